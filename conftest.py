@@ -1,0 +1,45 @@
+"""Process-wide test setup; runs before keras (and so any backend) is imported."""
+
+import os
+import tempfile
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "0")
+_TMP = tempfile.mkdtemp(prefix="kimbalance-test-")
+os.environ["KERAS_HOME"] = os.path.join(_TMP, "keras")
+os.environ["MPLCONFIGDIR"] = os.path.join(_TMP, "mpl")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# torch before tensorflow in one process (both bundle native libraries).
+if os.environ["KERAS_BACKEND"] == "torch":
+    import torch  # noqa: F401
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for other in ("torch", "jax", "tensorflow"):
+            if item.get_closest_marker(f"{other}_only") and other != BACKEND:
+                item.add_marker(pytest.mark.skip(reason=f"needs the {other} backend"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    keras.utils.set_random_seed(1337)
+    keras.backend.clear_session()
+    previous = keras.mixed_precision.global_policy().name
+    yield
+    keras.mixed_precision.set_global_policy(previous)
+
+
+@pytest.fixture(autouse=True)
+def _doctest_namespace(doctest_namespace):
+    doctest_namespace["np"] = np
+    doctest_namespace["keras"] = keras

@@ -1,0 +1,17 @@
+"""Datasets, imbalanced splits, statistics, samplers and the batch generator.
+
+NumPy only (plus `keras.utils.PyDataset` for the generator): never `keras.ops`.
+"""
+
+from kimbalance.data import datasets, generator, imbalance, samplers
+from kimbalance.data.datasets import *  # noqa: F403
+from kimbalance.data.generator import *  # noqa: F403
+from kimbalance.data.imbalance import *  # noqa: F403
+from kimbalance.data.samplers import *  # noqa: F403
+
+__all__ = [
+    *datasets.__all__,
+    *imbalance.__all__,
+    *samplers.__all__,
+    *generator.__all__,
+]
