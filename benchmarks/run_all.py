@@ -33,7 +33,8 @@ def assemble():
         if path.exists():
             parts.append(path.read_text().strip() + "\n")
         else:
-            parts.append(f"## {name}\n\nNot run yet: `python benchmarks/bench_{name}.py`.\n")
+            command = f"python benchmarks/bench_{name}.py"
+            parts.append(f"## {name}\n\nNot run yet: `{command}`.\n")
     (HERE.parent / "BENCHMARKS.md").write_text("\n".join(parts))
 
 
