@@ -1,3 +1,299 @@
-"""(being written)"""
+"""Keras layers for class-imbalanced classification.
 
-__all__ = []
+- `CosineDense`: a cosine-similarity classifier head (LDAM's NormedLinear).
+- `LogitAdjustment`: post-hoc logit adjustment by class priors.
+- `ThresholdDecision`: per-label / per-class 0/1 decisions with tuned
+  thresholds (`score >= threshold`, the convention of
+  `kimbalance.thresholds`).
+
+All three use `keras.ops` only, run on torch, jax and tensorflow, accept
+float16 inputs (computing in float32 inside), serialise through
+`get_config()` and save to `.keras` files that load on any backend.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kimbalance._api import export
+from kimbalance._validation import check_float, check_int, check_priors, invalid
+
+__all__ = ["CosineDense", "LogitAdjustment", "ThresholdDecision"]
+
+# As torch.nn.functional.normalize: x / max(||x||, eps).
+_NORM_EPSILON = 1e-12
+
+
+def _l2_normalize(x, axis):
+    squared_norm = ops.sum(ops.square(x), axis=axis, keepdims=True)
+    # rsqrt(max(.)) rather than sqrt then max: the gradient stays finite at 0.
+    return x * ops.rsqrt(ops.maximum(squared_norm, _NORM_EPSILON**2))
+
+
+class _UnitColumnUniform(keras.initializers.Initializer):
+    """uniform(-1, 1) with every column (output unit) rescaled to unit L2 norm.
+
+    The initialisation of LDAM's NormedLinear
+    (`uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)` on an (in, out) weight).
+    """
+
+    def __init__(self, seed=None):
+        self.seed = seed
+        self._uniform = keras.initializers.RandomUniform(-1.0, 1.0, seed=seed)
+
+    def __call__(self, shape, dtype=None):
+        values = self._uniform(shape, dtype="float32")
+        values = _l2_normalize(values, axis=0)
+        return ops.cast(values, dtype or "float32")
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+@export
+class CosineDense(keras.layers.Layer):
+    """Cosine-similarity classifier: `scale * cos(x, w_j)` for each unit j.
+
+    Inputs are L2-normalised along the last axis and the kernel along its
+    input axis (one unit vector per output unit); there is no bias. The
+    output lies in `[-scale, scale]`, so every class logit has the same
+    range whatever the number of training samples of the class: the
+    classifier of LDAM (Cao et al.'s `NormedLinear`), whose loss
+    `kimbalance.losses.LDAMLoss` applies its own scale `s` (keep
+    `scale=1.0` there). With a plain cross-entropy, use a scale of about
+    10 to 30 so the softmax can become confident.
+
+    The kernel, shape `(input_dim, units)`, is initialised as in the
+    official code: uniform(-1, 1), each column rescaled to unit norm.
+    Normalisation uses `x / max(||x||, 1e-12)` like
+    `torch.nn.functional.normalize` and runs in float32 (also under a
+    `mixed_float16` policy); the output has the layer's compute dtype.
+
+    Args:
+        units: int >= 1, the number of classes (output units).
+        scale: float > 0, multiplier of the cosine similarities.
+        kernel_initializer: initializer of the kernel; `None` (default) for
+            the LDAM initialisation above.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        `(..., input_dim)`.
+
+    Output shape:
+        `(..., units)`.
+
+    Raises:
+        ValueError: for `units` not an int >= 1 or `scale` not > 0.
+
+    Examples:
+
+    >>> layer = CosineDense(3)
+    >>> logits = layer(np.array([[3.0, 4.0], [0.0, -2.0]]))
+    >>> tuple(logits.shape)
+    (2, 3)
+    >>> bool(np.all(np.abs(keras.ops.convert_to_numpy(logits)) <= 1.0 + 1e-6))
+    True
+
+    References:
+        Cao, K. et al. "Learning Imbalanced Datasets with Label-Distribution-
+        Aware Margin Loss." NeurIPS 2019.
+    """
+
+    def __init__(self, units, *, scale=1.0, kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = check_int("units", units, low=1)
+        self.scale = check_float("scale", scale, low=0.0, low_inclusive=False)
+        self._kernel_initializer_arg = kernel_initializer
+        if kernel_initializer is None:
+            self.kernel_initializer = _UnitColumnUniform()
+        else:
+            self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise invalid("input_shape", "a known last dimension",
+                          tuple(input_shape))
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(input_dim, self.units),
+            initializer=self.kernel_initializer,
+        )
+
+    def call(self, inputs):
+        inputs = ops.cast(inputs, "float32")
+        kernel = ops.cast(self.kernel, "float32")
+        cosine = ops.matmul(_l2_normalize(inputs, axis=-1),
+                            _l2_normalize(kernel, axis=0))
+        if self.scale != 1.0:
+            cosine = cosine * self.scale
+        return ops.cast(cosine, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "scale": self.scale,
+            "kernel_initializer": (
+                None if self._kernel_initializer_arg is None
+                else keras.initializers.serialize(self.kernel_initializer)
+            ),
+        })
+        return config
+
+
+@export
+class LogitAdjustment(keras.layers.Layer):
+    """Post-hoc logit adjustment: `logits - tau * log(prior)`.
+
+    Appended to a model trained with a plain cross-entropy on long-tailed
+    data, it subtracts the (scaled) log class priors of the training set so
+    that the argmax approximates the balanced-error-optimal decision
+    (Menon et al. 2021, Eq. 8). `tau=1` is the Bayes-optimal adjustment for
+    the balanced error when the model estimates the training posterior;
+    `tau=0` is the identity. Inputs are logits, not probabilities; the output
+    is adjusted logits (apply a softmax after it if you need probabilities).
+
+    Args:
+        class_priors: per-class priors or counts (1-D, every entry > 0);
+            normalised to sum to 1 internally.
+        tau: float >= 0, the strength of the adjustment.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        `(..., num_classes)` logits, `num_classes = len(class_priors)`.
+
+    Output shape:
+        Same as the input.
+
+    Raises:
+        ValueError: for priors that are not a non-empty 1-D sequence of finite
+            values > 0, `tau` < 0, or inputs whose last dimension differs from
+            `len(class_priors)`.
+
+    Examples:
+
+    >>> layer = LogitAdjustment(class_priors=[900, 90, 10])
+    >>> adjusted = layer(np.zeros((1, 3)))
+    >>> np.round(keras.ops.convert_to_numpy(adjusted).astype("float64"), 3).tolist()
+    [[0.105, 2.408, 4.605]]
+
+    References:
+        Menon, A. K. et al. "Long-tail learning via logit adjustment."
+        ICLR 2021.
+    """
+
+    def __init__(self, class_priors, *, tau=1.0, **kwargs):
+        super().__init__(**kwargs)
+        priors = check_priors("class_priors", class_priors)
+        self.class_priors = np.asarray(class_priors, dtype=np.float64).tolist()
+        self.tau = check_float("tau", tau, low=0.0)
+        self._offset = (self.tau * np.log(priors)).astype(np.float32)
+
+    def build(self, input_shape):
+        _check_last_dim(input_shape, "class_priors", self.class_priors)
+
+    def call(self, inputs):
+        logits = ops.cast(inputs, "float32")
+        adjusted = logits - ops.convert_to_tensor(self._offset)
+        return ops.cast(adjusted, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"class_priors": self.class_priors, "tau": self.tau})
+        return config
+
+
+@export
+class ThresholdDecision(keras.layers.Layer):
+    """Per-label (or per-class) 0/1 decisions: `score >= threshold`.
+
+    Turns probabilities into decisions with thresholds tuned on validation
+    data, e.g. by `kimbalance.thresholds.tune_thresholds`, so a deployed
+    model outputs decisions directly. Column j of the output is 1 where
+    `inputs[..., j] >= thresholds[j]` (the sklearn convention used
+    throughout kimbalance), else 0, in the layer's compute dtype. The
+    comparison runs in float32, so a threshold equal to a float32 score
+    decides exactly as NumPy does on that score.
+
+    Args:
+        thresholds: a float in [0, 1] used for every column, or a 1-D
+            sequence of floats in [0, 1], one per label / class.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        `(..., num_labels)` scores (probabilities).
+
+    Output shape:
+        Same as the input, with values 0 and 1.
+
+    Raises:
+        ValueError: for thresholds outside [0, 1], non-finite, empty or not
+            1-D, or inputs whose last dimension differs from
+            `len(thresholds)`.
+
+    Examples:
+
+    >>> layer = ThresholdDecision([0.5, 0.2])
+    >>> decisions = layer(np.array([[0.6, 0.1], [0.4, 0.2]]))
+    >>> keras.ops.convert_to_numpy(decisions).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+
+    def __init__(self, thresholds, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(thresholds, int | float | np.floating | np.integer) and not (
+                isinstance(thresholds, bool)):
+            value = check_float("thresholds", thresholds, low=0.0, high=1.0)
+            self.thresholds = value
+            self._num_labels = None
+        else:
+            try:
+                values = np.asarray(thresholds, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise invalid("thresholds", "a float or a 1-D sequence of floats "
+                              "in [0, 1]", thresholds) from None
+            if values.ndim != 1 or values.size == 0:
+                raise invalid("thresholds", "a float or a non-empty 1-D sequence "
+                              "of floats in [0, 1]", thresholds)
+            if not np.all(np.isfinite(values)) or np.any(
+                    (values < 0.0) | (values > 1.0)):
+                raise invalid("thresholds", "values in [0, 1]", thresholds)
+            self.thresholds = values.tolist()
+            self._num_labels = values.size
+        self._threshold_values = np.asarray(self.thresholds, dtype=np.float32)
+
+    def build(self, input_shape):
+        if self._num_labels is not None:
+            _check_last_dim(input_shape, "thresholds", self.thresholds)
+
+    def call(self, inputs):
+        scores = ops.cast(inputs, "float32")
+        decisions = ops.greater_equal(
+            scores, ops.convert_to_tensor(self._threshold_values))
+        return ops.cast(decisions, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["thresholds"] = self.thresholds
+        return config
+
+
+def _check_last_dim(input_shape, argument, values):
+    last = input_shape[-1] if len(input_shape) else None
+    if last is not None and last != len(values):
+        raise invalid(
+            argument,
+            f"one entry per input column (a sequence of length {last} for inputs "
+            f"of shape {tuple(input_shape)})",
+            values,
+        )
