@@ -1,3 +1,520 @@
-"""(being written)"""
+"""`BalancedBatchGenerator`: rebalanced NumPy batches as a `keras.utils.PyDataset`.
 
-__all__ = []
+No tf.data and no `keras.ops`: batches are NumPy arrays gathered from an
+in-memory array, a memmap, a dict of arrays or any random-access source,
+following the epoch order of an index sampler (`kimbalance.data.samplers`).
+"""
+
+import inspect
+import numbers
+import operator
+
+import keras
+import numpy as np
+
+from kimbalance._validation import check_bool, check_int, invalid
+from kimbalance.data.samplers import (
+    SAMPLERS,
+    Sampler,
+    _parse_targets,
+    get_sampler,
+)
+from kimbalance.weights import resolve_class_weight, sample_weights
+
+__all__ = ["BalancedBatchGenerator"]
+
+
+class _ArraySource:
+    """An in-memory array: one fancy-index gather per batch."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __len__(self):
+        return self.array.shape[0]
+
+    def take(self, indices):
+        return self.array[indices]
+
+
+class _SortedReadSource(_ArraySource):
+    """A memmap or on-disk array (h5py, zarr): reads rows in increasing order.
+
+    Sorted, de-duplicated reads keep disk access sequential (and h5py needs
+    increasing indices); the rows are then put back in batch order.
+    """
+
+    def take(self, indices):
+        unique, inverse = np.unique(indices, return_inverse=True)
+        rows = np.asarray(self.array[unique])
+        if unique.shape[0] == indices.shape[0] and np.array_equal(unique, indices):
+            return rows
+        return rows[inverse]
+
+
+def _stack(features):
+    first = features[0]
+    if isinstance(first, dict):
+        return {key: np.stack([np.asarray(f[key]) for f in features]) for key in first}
+    if isinstance(first, tuple):
+        return tuple(np.stack([np.asarray(f[i]) for f in features])
+                     for i in range(len(first)))
+    return np.stack([np.asarray(f) for f in features])
+
+
+def _reorder(batch, order):
+    if isinstance(batch, dict):
+        return {key: value[order] for key, value in batch.items()}
+    if isinstance(batch, tuple):
+        return tuple(value[order] for value in batch)
+    return batch[order]
+
+
+class _ItemSource:
+    """Any `len()` + integer-indexing source returning one item per index.
+
+    Uses the source's `__getitems__` (batch read, as `tfds.data_source` and
+    torch datasets provide) when present; items are read once per distinct
+    index, in increasing order.
+    """
+
+    def __init__(self, source, extract):
+        self.source = source
+        self.extract = extract
+        self._batch_read = getattr(source, "__getitems__", None)
+
+    def __len__(self):
+        return len(self.source)
+
+    def take(self, indices):
+        unique, inverse = np.unique(indices, return_inverse=True)
+        keys = unique.tolist()
+        if self._batch_read is not None:
+            items = self._batch_read(keys)
+        else:
+            items = [self.source[key] for key in keys]
+        batch = _stack([self.extract(item) for item in items])
+        if unique.shape[0] == indices.shape[0] and np.array_equal(unique, indices):
+            return batch
+        return _reorder(batch, inverse)
+
+
+class _StructSource:
+    """A dict or tuple of sources (multi-input models)."""
+
+    def __init__(self, sources):
+        self.sources = sources
+        self.is_dict = isinstance(sources, dict)
+
+    def __len__(self):
+        values = self.sources.values() if self.is_dict else self.sources
+        return len(next(iter(values)))
+
+    def take(self, indices):
+        if self.is_dict:
+            return {key: source.take(indices) for key, source in self.sources.items()}
+        return tuple(source.take(indices) for source in self.sources)
+
+
+def _is_array_like(x):
+    return hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "__getitem__")
+
+
+def _array_source(x, name):
+    if isinstance(x, np.memmap):
+        return _SortedReadSource(x)
+    if isinstance(x, np.ndarray):
+        if x.ndim == 0:
+            raise invalid(name, "an array with a batch dimension", x)
+        return _ArraySource(x)
+    if _is_array_like(x):
+        return _SortedReadSource(x)
+    return None
+
+
+def _make_extractor(x_key):
+    if x_key is None:
+        return lambda item: item
+    if callable(x_key):
+        return x_key
+    if isinstance(x_key, str):
+        return lambda item: item[x_key]
+    if isinstance(x_key, list | tuple) and x_key and all(isinstance(k, str)
+                                                         for k in x_key):
+        keys = tuple(x_key)
+        return lambda item: {key: item[key] for key in keys}
+    raise invalid("x_key", "None, a key, a list of keys or a callable item -> "
+                  "features", x_key)
+
+
+def _make_source(x, x_key):
+    if isinstance(x, dict | tuple):
+        if len(x) == 0:
+            raise invalid("x", "a non-empty dict or tuple of arrays", x)
+        items = x.items() if isinstance(x, dict) else enumerate(x)
+        sources = {}
+        for key, value in items:
+            source = _array_source(value, "x")
+            if source is None:
+                raise invalid("x", "a dict or tuple whose values are arrays "
+                              f"(entry {key!r} is {type(value).__name__})", x)
+            sources[key] = source
+        lengths = {key: len(source) for key, source in sources.items()}
+        if len(set(lengths.values())) != 1:
+            raise invalid("x", f"arrays of one length; got lengths {lengths}", x)
+        if isinstance(x, tuple):
+            sources = tuple(sources[i] for i in range(len(x)))
+        return _StructSource(sources)
+    if x_key is None:
+        source = _array_source(x, "x")
+        if source is not None:
+            return source
+    if hasattr(x, "__len__") and hasattr(x, "__getitem__"):
+        return _ItemSource(x, _make_extractor(x_key))
+    raise invalid("x", "an array, a memmap, a dict or tuple of arrays, or a "
+                  "random-access source (len() and integer indexing)", x)
+
+
+def _to_numpy(value):
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, dict):
+        return {key: _to_numpy(v) for key, v in value.items()}
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensor
+        return value.detach().cpu().numpy()
+    if hasattr(value, "numpy"):  # tf tensor
+        return value.numpy()
+    return np.asarray(value)
+
+
+def _augment_mode(augment):
+    if augment is None:
+        return None, False
+    if isinstance(augment, keras.layers.Layer):
+        return "layer", False
+    if not callable(augment):
+        raise invalid("augment", "a callable (x) -> x or (x, y) -> x, or a Keras "
+                      "preprocessing layer", augment)
+    try:
+        params = inspect.signature(augment).parameters.values()
+    except (TypeError, ValueError):
+        return "x", False
+    positional = [p for p in params
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.default is p.empty and p.name != "rng"]
+    takes_rng = any(p.name == "rng" for p in params)
+    return ("xy" if len(positional) >= 2 else "x"), takes_rng
+
+
+class BalancedBatchGenerator(keras.utils.PyDataset):
+    """Rebalanced batches `(x, y)` or `(x, y, sample_weight)` for `model.fit`.
+
+    Each epoch follows the order of an index sampler (over-, under-,
+    class-balanced, square-root, progressive or multi-label sampling), so the
+    model sees a rebalanced stream; `on_epoch_end` (called by `fit`) moves to
+    the next epoch, which is resampled. `len()` is the same every epoch.
+
+    **Batches.** Batch `i` of epoch `e` is a pure function of
+    `(seed, e, i)` and of the current class weights: the same batches come
+    out whatever `workers` / `use_multiprocessing` are, and whether `fit`
+    shuffles the batch order (its default for a `PyDataset`) or not. The
+    last batch holds the epoch's remainder (`drop_remainder=False`, the
+    default) or is dropped (`drop_remainder=True`); samples are never
+    dropped silently. `x` rows are gathered in one fancy-index per batch; a
+    memmap or on-disk array is read in sorted order (sequential disk access)
+    and returned in batch order. Labels come out in the form and dtype given
+    (1-D ids, (N, 1), one-hot or multi-hot), so the loss sees what it
+    expects.
+
+    **Sharding** (data parallelism). `batch_size` is the *per-shard* batch;
+    the global batch is `batch_size * num_shards`. Every shard uses the same
+    epoch order (same sampler and seed): step i of the epoch covers
+    positions `[i G, (i + 1) G)` (G the global batch) and shard s takes
+    `[i G + s b, i G + (s + 1) b)`. So the shards are disjoint and together
+    are exactly the epoch of the unsharded generator with batch size G and
+    the same sampler. If the epoch's tail r (< G) does not split into equal
+    parts, it is padded, like torch's `DistributedSampler`, with positions
+    from the start of the same epoch up to a multiple of
+    `num_shards * sampler.block_size` (at most that many minus one
+    repeats), so every shard runs the same number of steps with equal batch
+    shapes; with `num_shards=1` nothing is padded. With the class-balanced
+    sampler, the sampler's block is the per-shard batch, so every shard's
+    batch is itself class-balanced.
+
+    **Weights.** With `class_weight`, batches are `(x, y, sample_weight)`
+    (float32): `w[y_i]` for single-label targets, the mean weight of the
+    active labels for multi-hot targets (a row without labels gets 1), as
+    `kimbalance.weights.sample_weights`. Scheme names count the classes of
+    the given `y` (before resampling). `set_class_weight(w)` changes them
+    from the next batch fetched (batches already prefetched by workers keep
+    the old weights; at an epoch boundary the queue is empty, so a switch in
+    `on_epoch_begin`, as `DeferredReweighting` does, is exact). Once the
+    generator yields weights it keeps the 3-tuple: `set_class_weight(None)`
+    yields ones, so compiled train steps keep their input signature. To
+    switch weights on later in training (deferred re-weighting), start with
+    `class_weight="none"` (ones) so the structure is fixed from the first
+    batch (the TensorFlow backend fixes it from the first two batches).
+
+    Args:
+        x: the inputs: a NumPy array, a `numpy.memmap`, an on-disk array with
+            `shape`/`dtype` (h5py, zarr), a dict or tuple of such arrays
+            (multi-input models), or any random-access source with `len()`
+            and integer indexing (e.g. `tfds.data_source(...)`, a torch
+            `Dataset`, a list), read item by item (`__getitems__` when it
+            has one).
+        y: the labels, in memory, one row per sample of `x`: 1-D class ids,
+            (N, 1) ids, one-hot or multi-hot rows.
+        sampler: a sampler name (`"instance"`, `"over"`, `"under"`,
+            `"class_balanced"`, `"sqrt"`, `"power"`, `"progressive"`,
+            `"multilabel"`) built on `y` with `seed` (and `batch_size` as the
+            block of `"class_balanced"`), or a `Sampler` object built on the
+            same samples (its own seed is used).
+        batch_size: the per-shard batch size.
+        class_weight: None, a scheme name of
+            `kimbalance.weights.class_weights` (`"balanced"`, `"inverse"`,
+            `"sqrt_inverse"`, `"power"`, `"effective_number"`, `"none"`), a
+            dict `{class: weight}` covering every class, or a sequence of C
+            weights.
+        augment: None; a callable on the NumPy batch, `augment(x) -> x` or,
+            if it has two positional parameters without defaults,
+            `augment(x, y) -> x` (the labels make minority-only augmentation
+            possible); a parameter named `rng` receives a
+            `numpy.random.Generator` seeded from `(seed, epoch, batch index)`
+            for reproducible augmentation. Or a Keras preprocessing layer,
+            whose output is converted back to NumPy.
+        seed: int >= 0, the seed of a named sampler and of `rng`.
+        num_shards: the number of data-parallel shards (int >= 1).
+        shard_index: this shard, in `[0, num_shards)`.
+        drop_remainder: drop the epoch's last incomplete global batch.
+        x_key: for item sources whose items are dicts (TFDS): the key of the
+            input (`"image"`), a list of keys (a dict input), or a callable
+            `item -> features`. None for arrays.
+        num_classes: the number of classes for 1-D labels (defaults to
+            `max(y) + 1`).
+        sampler_kwargs: keyword arguments of a named sampler (e.g.
+            `{"sampling_strategy": "minority"}`, `{"num_epochs": 30}` for
+            `"progressive"`, `{"power": 0.3}`).
+        **pydataset_kwargs: `workers`, `use_multiprocessing`,
+            `max_queue_size` of `keras.utils.PyDataset`.
+
+    Raises:
+        ValueError: for mismatched lengths of `x` and `y`, invalid labels
+            (NaN, negative, out of range), a bad batch size or shard, an
+            unknown sampler, a sampler built on other data, or class weights
+            of the wrong length.
+
+    Examples:
+
+    >>> y = np.array([0] * 90 + [1] * 10)
+    >>> x = np.arange(100, dtype="float32").reshape(100, 1)
+    >>> gen = BalancedBatchGenerator(x, y, sampler="over", batch_size=32)
+    >>> len(gen), [len(gen[i][1]) for i in range(len(gen))]
+    (6, [32, 32, 32, 32, 32, 20])
+    >>> labels = np.concatenate([gen[i][1] for i in range(len(gen))])
+    >>> np.bincount(labels).tolist()
+    [90, 90]
+    >>> gen = BalancedBatchGenerator(x, y, batch_size=8, class_weight="balanced")
+    >>> xb, yb, wb = gen[0]
+    >>> np.round(gen.class_weight, 4).tolist(), wb.dtype.name
+    ([0.5556, 5.0], 'float32')
+
+    References:
+        Buda et al., "A systematic study of the class imbalance problem in
+        convolutional neural networks", Neural Networks 2018 (over-sampling
+        for CNNs).
+    """
+
+    def __init__(self, x, y, *, sampler="over", batch_size=32, class_weight=None,
+                 augment=None, seed=0, num_shards=1, shard_index=0,
+                 drop_remainder=False, x_key=None, num_classes=None,
+                 sampler_kwargs=None, **pydataset_kwargs):
+        super().__init__(**pydataset_kwargs)
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.seed = check_int("seed", seed, low=0)
+        self.num_shards = check_int("num_shards", num_shards, low=1)
+        if (not isinstance(shard_index, numbers.Integral)
+                or isinstance(shard_index, bool)
+                or not 0 <= shard_index < self.num_shards):
+            raise invalid("shard_index", f"an int in [0, num_shards={self.num_shards})",
+                          shard_index)
+        self.shard_index = int(shard_index)
+        self.drop_remainder = check_bool("drop_remainder", drop_remainder)
+
+        self._source = _make_source(x, x_key)
+        num_items = len(self._source)
+        try:
+            y_array = np.asarray(y)
+        except (TypeError, ValueError):
+            raise invalid("y", "an array of labels", y) from None
+        if y_array.ndim == 0 or y_array.shape[0] != num_items:
+            raise invalid("y", f"{num_items} labels, one per sample of x (len(x)="
+                          f"{num_items})", y)
+        labels, self._kind, self.num_classes = _parse_targets(y_array, num_classes)
+        self._y = y_array
+        self._labels = labels
+
+        if sampler_kwargs is None:
+            sampler_kwargs = {}
+        elif not isinstance(sampler_kwargs, dict):
+            raise invalid("sampler_kwargs", "a dict of keyword arguments",
+                          sampler_kwargs)
+        if isinstance(sampler, Sampler):
+            if sampler.dataset_size != num_items:
+                raise invalid("sampler", f"a sampler built on the {num_items} samples "
+                              f"of x (this one indexes {sampler.dataset_size})",
+                              sampler)
+            self.sampler = sampler
+        else:
+            if (labels is None and isinstance(sampler, str)
+                    and sampler in SAMPLERS and sampler not in ("instance",
+                                                                "multilabel")):
+                raise invalid("sampler", "'instance' or 'multilabel' for multi-hot "
+                              "targets", sampler)
+            target = y_array if labels is None else labels
+            extra = dict(sampler_kwargs)
+            if sampler not in ("instance", "multilabel"):
+                extra.setdefault("num_classes", self.num_classes)
+            self.sampler = get_sampler(sampler, target, seed=self.seed,
+                                       batch_size=self.batch_size, **extra)
+        block = self.sampler.block_size
+        if self.batch_size % block:
+            raise invalid("batch_size", f"a multiple of the sampler's block size "
+                          f"{block}", batch_size)
+
+        self.global_batch_size = self.batch_size * self.num_shards
+        self.epoch_size = len(self.sampler)
+        self._num_full = self.epoch_size // self.global_batch_size
+        tail = self.epoch_size - self._num_full * self.global_batch_size
+        self._has_tail = bool(tail) and not self.drop_remainder
+        if self._has_tail:
+            unit = self.num_shards * block
+            self._tail_per_shard = -(-tail // unit) * unit // self.num_shards
+        self._num_batches = self._num_full + int(self._has_tail)
+        if self._num_batches == 0:
+            raise invalid("batch_size", f"a per-shard batch size with at least one "
+                          f"full batch per shard (the epoch has {self.epoch_size} "
+                          f"samples, num_shards={self.num_shards}, "
+                          "drop_remainder=True)", batch_size)
+        self._shard_offset = self.shard_index * self.batch_size
+
+        self._augment = augment
+        self._augment_mode, self._augment_rng = _augment_mode(augment)
+        if self._augment_mode == "layer" and not isinstance(self._source,
+                                                            _ArraySource):
+            raise invalid("augment", "a callable for this x (a Keras layer takes "
+                          "one array input)", augment)
+
+        self.epoch = 0
+        self.class_weight = None
+        self._sample_weight = None
+        self._emit_weights = False
+        if class_weight is not None:
+            self.set_class_weight(class_weight)
+
+    # Epochs -----------------------------------------------------------------
+
+    def __len__(self):
+        return self._num_batches
+
+    def on_epoch_end(self):
+        """Moves to the next epoch (called by `fit` after each epoch)."""
+        self.set_epoch(self.epoch + 1)
+
+    def set_epoch(self, epoch):
+        """Sets the epoch (e.g. `initial_epoch` when resuming training)."""
+        self.epoch = check_int("epoch", epoch, low=0)
+        self.sampler.set_epoch(self.epoch)
+
+    # Weights ----------------------------------------------------------------
+
+    def set_class_weight(self, class_weight):
+        """Sets the class weights used from the next batch fetched.
+
+        Args:
+            class_weight: None (ones once weights were yielded, else plain
+                `(x, y)` batches), a scheme name, a dict or a sequence of C
+                weights.
+        """
+        if class_weight is None:
+            self.class_weight = None
+            self._sample_weight = None
+            return
+        if self._kind == "multi_hot":
+            counts = self._y.sum(axis=0)
+        else:
+            counts = np.bincount(self._labels, minlength=self.num_classes)
+        weights = resolve_class_weight(class_weight, self.num_classes, counts)
+        if self._kind == "multi_hot":
+            per_sample = sample_weights(self._y, weights)
+        else:
+            per_sample = weights[self._labels]
+        self._sample_weight = per_sample.astype(np.float32)
+        self.class_weight = weights
+        self._emit_weights = True
+
+    # Batches ----------------------------------------------------------------
+
+    def batch_indices(self, index, epoch=None):
+        """The dataset indices of this shard's batch `index` in an epoch.
+
+        Args:
+            index: the batch index in `[0, len(self))`.
+            epoch: defaults to the current epoch.
+
+        Returns:
+            An int64 array (read-only).
+        """
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
+        return self._batch_indices(self._check_index(index), epoch)
+
+    def _check_index(self, index):
+        index = operator.index(index)
+        if index < 0:
+            index += self._num_batches
+        if not 0 <= index < self._num_batches:
+            raise IndexError(f"batch index {index} out of range for "
+                             f"{self._num_batches} batches")
+        return index
+
+    def _batch_indices(self, index, epoch):
+        if index < self._num_full:
+            start = index * self.global_batch_size + self._shard_offset
+            return self.sampler._slice(epoch, start, start + self.batch_size)
+        start = (self._num_full * self.global_batch_size
+                 + self.shard_index * self._tail_per_shard)
+        stop = start + self._tail_per_shard
+        if stop <= self.epoch_size:
+            return self.sampler._slice(epoch, start, stop)
+        positions = np.arange(start, stop, dtype=np.int64) % self.epoch_size
+        return self.sampler._at(epoch, positions)
+
+    def __getitem__(self, index):
+        index = self._check_index(index)
+        epoch = self.epoch
+        indices = self._batch_indices(index, epoch)
+        x = self._source.take(indices)
+        y = self._y[indices]
+        if self._augment_mode is not None:
+            x = self._apply_augment(x, y, epoch, index)
+        if not self._emit_weights:
+            return x, y
+        weights = self._sample_weight
+        if weights is None:
+            return x, y, np.ones(indices.shape[0], dtype=np.float32)
+        return x, y, weights[indices]
+
+    def _apply_augment(self, x, y, epoch, index):
+        if self._augment_mode == "layer":
+            return _to_numpy(self._augment(x))
+        kwargs = {}
+        if self._augment_rng:
+            kwargs["rng"] = np.random.default_rng([self.seed, epoch, index])
+        if self._augment_mode == "xy":
+            return _to_numpy(self._augment(x, y, **kwargs))
+        return _to_numpy(self._augment(x, **kwargs))
+
+    def __repr__(self):
+        return (f"BalancedBatchGenerator(sampler={self.sampler!r}, "
+                f"batch_size={self.batch_size}, num_batches={self._num_batches}, "
+                f"num_shards={self.num_shards}, shard_index={self.shard_index}, "
+                f"epoch={self.epoch})")

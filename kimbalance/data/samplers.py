@@ -1,3 +1,1176 @@
-"""(being written)"""
+"""Index samplers: which samples make up an epoch, and in which order (NumPy only).
 
-__all__ = []
+A sampler is an index policy. `sampler.indices(epoch)` returns the epoch's
+int64 array of dataset indices; it is a pure function of `(seed, epoch)`
+(every random draw comes from `np.random.default_rng([seed, epoch, ...])`,
+never from global state), so threads, processes and data-parallel shards
+rebuild exactly the same epoch. `len(sampler)` is the number of samples per
+epoch and never changes between epochs. A sampler is also a plain iterable
+over the current epoch (`set_epoch(e)` then `iter(sampler)`), which is what
+`torch.utils.data.DataLoader(sampler=...)` expects; `as_torch_sampler()`
+wraps it in a real `torch.utils.data.Sampler`.
+
+Storage. Built from labels `y`, a sampler keeps the stable argsort of the
+labels (one int64 per sample). Built with `Sampler.from_counts(counts)` it
+assumes class-partitioned storage (class c at positions
+`[offset_c, offset_c + n_c)`, `offset_c = sum(counts[:c])`) and keeps no
+per-sample array at all, so billions of virtual samples cost O(classes).
+
+Materialisation. Every sampler computes any slice of an epoch without the
+rest: `indices(epoch, start=s, stop=e)` costs O(e - s). Epochs of at most
+2**24 samples are computed whole on first use and cached (the two most recent
+epochs), so batch after batch is a slice of a cached array; longer epochs are
+computed slice by slice and never materialised. Both routes return identical
+indices. `MultiLabelOverSampler` always materialises (it needs the label
+matrix anyway). Permutations of up to 2**22 items are exact uniform shuffles
+(`Generator.permutation`); larger ones use a keyed 6-round Feistel network
+with cycle walking (the per-index shuffle of google/grain), which needs no
+memory.
+
+| sampler | epoch | per-class count per epoch |
+|---|---|---|
+| `InstanceSampler` | every sample once, shuffled | n_c |
+| `RandomOverSampler` | every sample once + top-ups (with replacement) | target >= n_c |
+| `RandomUnderSampler` | a rotating window of each class | target <= n_c |
+| `ClassBalancedSampler` | blocks of `batch_size`, each class-balanced | ~ equal |
+| `PowerSampler(power=q)` | stratified, p_c = n_c**q / sum n**q | expected count |
+| `SquareRootSampler` | `PowerSampler(power=0.5)` | |
+| `ProgressiveSampler` | instance -> class-balanced over `num_epochs` | expected count |
+| `MultiLabelOverSampler` | every sample once + ML-ROS clones | |
+"""
+
+import numbers
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from kimbalance._validation import check_float, check_int, invalid
+
+__all__ = [
+    "SAMPLERS",
+    "Sampler",
+    "InstanceSampler",
+    "RandomOverSampler",
+    "RandomUnderSampler",
+    "ClassBalancedSampler",
+    "PowerSampler",
+    "SquareRootSampler",
+    "ProgressiveSampler",
+    "MultiLabelOverSampler",
+    "get_sampler",
+]
+
+# Epochs up to this many samples are computed whole and cached.
+_EPOCH_CACHE_LIMIT = 1 << 24
+# Permutations up to this many items are exact shuffles (cached, bounded).
+_EXPLICIT_LIMIT = 1 << 22
+_PERM_CACHE_ITEMS = 1 << 24
+_FEISTEL_ROUNDS = 6
+_ITER_CHUNK = 1 << 16
+
+# Streams of randomness. The epoch order uses default_rng([seed, epoch]);
+# every other stream appends a purpose >= 1 and a class id (always four words:
+# SeedSequence pads short entropy with zeros, so lengths must not vary).
+_TOP_UP = 1
+_QUOTA = 2
+_ROTATION = 3
+_BLOCK = 4
+_CLASS_ORDER = 5
+_MULTILABEL = 6
+
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_U27 = np.uint64(27)
+_U30 = np.uint64(30)
+_U31 = np.uint64(31)
+
+
+def _hash(key, counter):
+    """SplitMix64 of `counter` (uint64 array) under `key`: a counter-based RNG."""
+    z = counter.astype(np.uint64) * _GOLDEN + np.uint64(key)
+    z = (z ^ (z >> _U30)) * _MIX1
+    z = (z ^ (z >> _U27)) * _MIX2
+    return z ^ (z >> _U31)
+
+
+def _rng(*words):
+    return np.random.default_rng([int(w) for w in words])
+
+
+def _raw_key(*words):
+    return _rng(*words).bit_generator.random_raw()
+
+
+def _feistel_encrypt(x, keys, width_hi, width_lo):
+    hi = x >> np.uint64(width_lo)
+    lo = x & np.uint64((1 << width_lo) - 1)
+    for key in keys:
+        z = (lo ^ key) * _MIX1
+        z ^= z >> _U31
+        z *= _MIX2
+        hi, lo = lo, hi ^ (z >> np.uint64(64 - width_hi))
+        width_hi, width_lo = width_lo, width_hi
+    return (hi << np.uint64(width_lo)) | lo
+
+
+def _feistel_permutation_at(n, key, positions):
+    """Position `positions` of a keyed pseudo-random permutation of range(n)."""
+    keys = _rng(*key).bit_generator.random_raw(_FEISTEL_ROUNDS)
+    bits = max(2, (n - 1).bit_length())
+    width_hi = bits // 2
+    width_lo = bits - width_hi
+    x = _feistel_encrypt(positions.astype(np.uint64), keys, width_hi, width_lo)
+    limit = np.uint64(n)
+    # Cycle walking: the domain is < 2n, so a few rounds settle every element.
+    pending = np.flatnonzero(x >= limit)
+    while pending.size:
+        walked = _feistel_encrypt(x[pending], keys, width_hi, width_lo)
+        x[pending] = walked
+        pending = pending[walked >= limit]
+    return x.astype(np.int64)
+
+
+class _PermutationCache:
+    """Exact permutations by key, bounded by the total number of items held."""
+
+    def __init__(self, max_items):
+        self.max_items = max_items
+        self._items = 0
+        self._store = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, n, key):
+        entry = self._store.get((n, key))
+        if entry is not None:
+            return entry
+        perm = _rng(*key).permutation(n)
+        perm.flags.writeable = False
+        with self._lock:
+            if (n, key) not in self._store:
+                self._store[(n, key)] = perm
+                self._items += n
+                while self._items > self.max_items and len(self._store) > 1:
+                    _, old = self._store.popitem(last=False)
+                    self._items -= old.shape[0]
+        return perm
+
+
+_PERMUTATIONS = _PermutationCache(_PERM_CACHE_ITEMS)
+
+
+def _permutation_at(n, key, positions):
+    """`perm[positions]` for the permutation of range(n) keyed by `key`."""
+    if n <= _EXPLICIT_LIMIT:
+        return _PERMUTATIONS.get(n, key)[positions]
+    return _feistel_permutation_at(n, key, positions)
+
+
+def _full_permutation(n, key):
+    if n <= _EXPLICIT_LIMIT:
+        return _rng(*key).permutation(n)
+    return _feistel_permutation_at(n, key, np.arange(n, dtype=np.int64))
+
+
+def _largest_remainder(total, probabilities):
+    """Integer counts summing to `total`, closest to `total * probabilities`."""
+    exact = total * probabilities
+    counts = np.floor(exact).astype(np.int64)
+    short = int(total - counts.sum())
+    if short > 0:
+        order = np.argsort(-(exact - counts), kind="stable")
+        counts[order[:short]] += 1
+    return counts
+
+
+def _parse_targets(y, num_classes=None, name="y"):
+    """Validates targets; returns (int64 labels or None, kind, num_classes).
+
+    `kind` is "sparse" (1-D ids), "column" ((N, 1) ids), "one_hot" (2-D, one 1
+    per row) or "multi_hot" (2-D 0/1, any number of 1s; labels is None).
+    """
+    try:
+        arr = np.asarray(y)
+    except (TypeError, ValueError):
+        raise invalid(name, "an array of labels", y) from None
+    if arr.dtype.kind not in "biuf":
+        raise invalid(name, f"numeric labels; got dtype {arr.dtype}", y)
+    if arr.ndim not in (1, 2) or arr.shape[0] == 0:
+        raise invalid(name, "a non-empty array of 1-D class ids, (N, 1) class ids "
+                      f"or a 2-D one-hot / multi-hot array; got shape {arr.shape}", y)
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise invalid(name, "finite labels (no NaN or inf)", y)
+    if num_classes is not None:
+        num_classes = check_int("num_classes", num_classes, low=1)
+    if arr.ndim == 2 and arr.shape[1] != 1:
+        if not np.all((arr == 0) | (arr == 1)):
+            raise invalid(name, "one-hot / multi-hot rows of 0 and 1 values", y)
+        if num_classes is not None and num_classes != arr.shape[1]:
+            raise invalid("num_classes", f"{arr.shape[1]} (the width of y)",
+                          num_classes)
+        active = arr.sum(axis=1)
+        if np.all(active == 1):
+            return np.argmax(arr, axis=1).astype(np.int64), "one_hot", arr.shape[1]
+        return None, "multi_hot", arr.shape[1]
+    kind = "column" if arr.ndim == 2 else "sparse"
+    flat = arr.reshape(-1)
+    if flat.dtype.kind == "f" and not np.all(flat == np.round(flat)):
+        raise invalid(name, "integer class ids", y)
+    labels = flat.astype(np.int64)
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0:
+        raise invalid(name, "class ids >= 0", low)
+    if num_classes is None:
+        num_classes = high + 1
+    elif high >= num_classes:
+        raise invalid(name, f"class ids < num_classes={num_classes}", high)
+    return labels, kind, num_classes
+
+
+def _check_counts(counts):
+    try:
+        arr = np.asarray(counts)
+    except (TypeError, ValueError):
+        raise invalid("counts", "a 1-D sequence of per-class counts", counts) from None
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
+        raise invalid("counts", "a non-empty 1-D sequence of per-class counts",
+                      counts)
+    if arr.dtype.kind == "f" and not (np.all(np.isfinite(arr))
+                                      and np.all(arr == np.round(arr))):
+        raise invalid("counts", "integer counts", counts)
+    arr = arr.astype(np.int64)
+    if np.any(arr < 0) or arr.sum() <= 0:
+        raise invalid("counts", "counts >= 0 with at least one sample", counts)
+    return arr
+
+
+class _ClassPartitioned:
+    """Marker for class-partitioned storage: only per-class counts are known."""
+
+    def __init__(self, counts):
+        self.counts = _check_counts(counts)
+
+
+def _read_only(arr):
+    arr.flags.writeable = False
+    return arr
+
+
+class Sampler:
+    """Base class of the index samplers.
+
+    A sampler decides which dataset indices form epoch `e` and in which order.
+    Subclasses define per-class counts per epoch and which members of each
+    class fill them; this class turns that into epochs, slices and iteration.
+
+    Args:
+        y: labels (1-D class ids, (N, 1) class ids or 2-D one-hot). Use
+            `from_counts` for class-partitioned storage instead.
+        seed: int >= 0; with the epoch number, it fixes every random draw.
+        num_classes: number of classes for 1-D labels (defaults to
+            `max(y) + 1`), so that absent classes keep their ids.
+
+    Attributes:
+        counts: int64 per-class counts of the dataset (read-only).
+        num_classes: the number of classes.
+        dataset_size: the number of samples the indices point into.
+        epoch: the current epoch (`set_epoch`), used by `iter()` and by
+            `indices()` without an epoch.
+        block_size: the unit a data-parallel split must respect (1, or the
+            batch size of a `ClassBalancedSampler`).
+    """
+
+    block_size = 1
+
+    def __init__(self, y, *, seed=0, num_classes=None):
+        self._init_state(seed)
+        if isinstance(y, _ClassPartitioned):
+            counts = y.counts
+            self._order = None
+            if num_classes is not None and num_classes != counts.shape[0]:
+                raise invalid("num_classes", f"{counts.shape[0]} (len(counts))",
+                              num_classes)
+        else:
+            labels, kind, num_classes = _parse_targets(y, num_classes)
+            if labels is None:
+                raise invalid("y", f"single-label targets for {type(self).__name__} "
+                              "(1-D class ids, (N, 1) or one-hot rows); multi-hot "
+                              "rows need MultiLabelOverSampler", y)
+            counts = np.bincount(labels, minlength=num_classes).astype(np.int64)
+            self._order = _read_only(np.argsort(labels, kind="stable")
+                                     .astype(np.int64))
+        self.counts = _read_only(counts)
+        self.num_classes = int(counts.shape[0])
+        self.dataset_size = int(counts.sum())
+        self._offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._present = np.flatnonzero(counts > 0)
+
+    def _init_state(self, seed):
+        self.seed = check_int("seed", seed, low=0)
+        self.epoch = 0
+        self._size = 0
+        self._lock = threading.Lock()
+        self._cache = OrderedDict()
+
+    @classmethod
+    def from_counts(cls, counts, *, seed=0, **kwargs):
+        """Builds the sampler for class-partitioned storage from per-class counts.
+
+        Class c occupies dataset positions `[offset_c, offset_c + n_c)` with
+        `offset_c = sum(counts[:c])`; no per-sample array is kept, and all
+        index arithmetic is int64, so totals beyond 2**31 work.
+
+        Args:
+            counts: per-class sample counts (ints >= 0, at least one > 0).
+            seed: int >= 0.
+            **kwargs: the sampler's other keyword arguments.
+
+        Returns:
+            A sampler of class `cls`.
+
+        Examples:
+
+        >>> from kimbalance.data import RandomUnderSampler
+        >>> s = RandomUnderSampler.from_counts([3_000_000_000, 5], seed=0)
+        >>> len(s), s.epoch_class_counts(0).tolist()
+        (10, [5, 5])
+        """
+        return cls(_ClassPartitioned(counts), seed=seed, **kwargs)
+
+    # The interface ---------------------------------------------------------
+
+    def __len__(self):
+        return self._size
+
+    @property
+    def materializes_epoch(self):
+        """Whether whole epochs are computed and cached (else slice by slice)."""
+        return self._size <= _EPOCH_CACHE_LIMIT
+
+    def set_epoch(self, epoch):
+        """Sets the epoch that `iter()` and `indices()` (without epoch) use."""
+        self.epoch = check_int("epoch", epoch, low=0)
+
+    def indices(self, epoch=None, start=0, stop=None):
+        """The dataset indices of an epoch, or of the slice `[start, stop)` of it.
+
+        Args:
+            epoch: int >= 0; defaults to the current epoch (`set_epoch`).
+            start: first position of the slice.
+            stop: end of the slice (exclusive); defaults to `len(self)`.
+
+        Returns:
+            A read-only int64 array of dataset indices.
+        """
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
+        start = check_int("start", start, low=0, high=self._size)
+        stop = self._size if stop is None else check_int("stop", stop, low=start,
+                                                          high=self._size)
+        return self._slice(epoch, start, stop)
+
+    def epoch_class_counts(self, epoch=None):
+        """Per-class number of samples in an epoch (no epoch is materialised).
+
+        Args:
+            epoch: int >= 0; defaults to the current epoch.
+
+        Returns:
+            An int64 array of shape (num_classes,) summing to `len(self)`.
+        """
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
+        return self._targets(epoch).copy()
+
+    def __iter__(self):
+        epoch = self.epoch
+        for start in range(0, self._size, _ITER_CHUNK):
+            stop = min(start + _ITER_CHUNK, self._size)
+            yield from self._slice(epoch, start, stop).tolist()
+
+    def as_torch_sampler(self):
+        """Wraps this sampler in a `torch.utils.data.Sampler` (imports torch).
+
+        The wrapper iterates the current epoch and forwards `set_epoch`, like
+        `torch.utils.data.DistributedSampler`. (`DataLoader(sampler=self)`
+        also works directly: a sampler is an iterable with a length.)
+        """
+        return _torch_sampler_class()(self)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(num_classes={self.num_classes}, "
+                f"dataset_size={self.dataset_size}, epoch_size={self._size}, "
+                f"seed={self.seed})")
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_lock"] = None
+        state["_cache"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # Internals shared by the generator ------------------------------------
+
+    def _slice(self, epoch, start, stop):
+        if self.materializes_epoch:
+            return self._epoch_array(epoch)[start:stop]
+        return self._positions(epoch, np.arange(start, stop, dtype=np.int64))
+
+    def _at(self, epoch, positions):
+        if self.materializes_epoch:
+            return self._epoch_array(epoch)[positions]
+        return self._positions(epoch, positions.astype(np.int64))
+
+    def _epoch_array(self, epoch):
+        cached = self._cache.get(epoch)
+        if cached is not None:
+            return cached
+        with self._lock:
+            cached = self._cache.get(epoch)
+            if cached is None:
+                cached = _read_only(self._full_epoch(epoch))
+                self._cache[epoch] = cached
+                while len(self._cache) > 2:
+                    self._cache.popitem(last=False)
+        return cached
+
+    def _to_dataset(self, sorted_positions):
+        if self._order is None:
+            return sorted_positions
+        return self._order[sorted_positions]
+
+    # Epoch construction: slots are class-major (all of class 0, then 1, ...);
+    # an arrangement maps epoch positions to slots, members map slots to data.
+
+    def _targets(self, epoch):
+        raise NotImplementedError
+
+    def _members(self, epoch, cls, k, targets):
+        """Within-class indices (0..n_c-1) for the k-th slots of class `cls`."""
+        raise NotImplementedError
+
+    def _arrange(self, epoch, positions, targets):
+        return _permutation_at(self._size, (self.seed, epoch), positions)
+
+    def _arrange_all(self, epoch, targets):
+        return _full_permutation(self._size, (self.seed, epoch))
+
+    def _full_epoch(self, epoch):
+        targets = self._targets(epoch)
+        slots = np.empty(self._size, dtype=np.int64)
+        start = 0
+        for cls in np.flatnonzero(targets):
+            stop = start + int(targets[cls])
+            k = np.arange(stop - start, dtype=np.int64)
+            slots[start:stop] = self._offsets[cls] + self._members(epoch, cls, k,
+                                                                   targets)
+            start = stop
+        return self._to_dataset(slots[self._arrange_all(epoch, targets)])
+
+    def _positions(self, epoch, positions):
+        targets = self._targets(epoch)
+        ends = np.cumsum(targets)
+        slots = self._arrange(epoch, positions, targets)
+        classes = np.searchsorted(ends, slots, side="right")
+        k = slots - (ends - targets)[classes]
+        out = np.empty(positions.shape[0], dtype=np.int64)
+        for cls in np.unique(classes):
+            mask = classes == cls
+            out[mask] = self._offsets[cls] + self._members(epoch, cls, k[mask],
+                                                           targets)
+        return self._to_dataset(out)
+
+    def _quota_members(self, epoch, cls, k):
+        """Cycles through one shuffle of the class per epoch (k mod n_c)."""
+        n = int(self.counts[cls])
+        return _permutation_at(n, (self.seed, epoch, _QUOTA, cls), k % n)
+
+
+_TORCH_SAMPLER = None
+
+
+def _torch_sampler_class():
+    global _TORCH_SAMPLER
+    if _TORCH_SAMPLER is None:
+        import torch.utils.data
+
+        class TorchSampler(torch.utils.data.Sampler):
+            """A `torch.utils.data.Sampler` over a kimbalance sampler."""
+
+            def __init__(self, sampler):
+                super().__init__()
+                self.sampler = sampler
+
+            def __iter__(self):
+                return iter(self.sampler)
+
+            def __len__(self):
+                return len(self.sampler)
+
+            def set_epoch(self, epoch):
+                self.sampler.set_epoch(epoch)
+
+        _TORCH_SAMPLER = TorchSampler
+    return _TORCH_SAMPLER
+
+
+class InstanceSampler(Sampler):
+    """Every sample once per epoch, in a fresh uniform shuffle (plain shuffling).
+
+    Args:
+        y: labels of any supported form (only their number matters; multi-hot
+            rows are accepted).
+        seed: int >= 0.
+        num_classes: number of classes for 1-D labels.
+
+    Examples:
+
+    >>> s = InstanceSampler([0, 0, 0, 1], seed=0)
+    >>> sorted(s.indices(0).tolist())
+    [0, 1, 2, 3]
+    """
+
+    def __init__(self, y, *, seed=0, num_classes=None):
+        if not isinstance(y, _ClassPartitioned):
+            labels, _, _ = _parse_targets(y, num_classes)
+            if labels is None:  # multi-hot: one pseudo-class holds every row
+                y = _ClassPartitioned([np.asarray(y).shape[0]])
+                num_classes = None
+        super().__init__(y, seed=seed, num_classes=num_classes)
+        self._size = self.dataset_size
+
+    def _targets(self, epoch):
+        return self.counts
+
+    def _members(self, epoch, cls, k, targets):
+        return k
+
+
+def _strategy_targets(strategy, counts, kind):
+    """Per-class epoch counts for imblearn's `sampling_strategy` (over/under)."""
+    present = np.flatnonzero(counts > 0)
+    targets = counts.copy()
+    largest = present[np.argmax(counts[present])]
+    smallest = present[np.argmin(counts[present])]
+    if isinstance(strategy, str):
+        if kind == "over":
+            choices = {"auto": "not majority", "not majority": "not majority",
+                       "minority": "minority", "not minority": "not minority",
+                       "all": "all"}
+        else:
+            choices = {"auto": "not minority", "not minority": "not minority",
+                       "majority": "majority", "not majority": "not majority",
+                       "all": "all"}
+        if strategy not in choices:
+            raise invalid("sampling_strategy", f"one of {sorted(choices)}, a float "
+                          "(binary targets) or a dict {class: count}", strategy)
+        rule = choices[strategy]
+        chosen = {
+            "all": present,
+            "not majority": present[present != largest],
+            "not minority": present[present != smallest],
+            "minority": np.array([smallest]),
+            "majority": np.array([largest]),
+        }[rule]
+        value = counts[largest] if kind == "over" else counts[smallest]
+        targets[chosen] = value
+        return targets
+    if isinstance(strategy, numbers.Real) and not isinstance(strategy, bool):
+        ratio = check_float("sampling_strategy", strategy, low=0.0,
+                            low_inclusive=False)
+        if present.shape[0] != 2:
+            raise invalid("sampling_strategy", "a float only for binary targets "
+                          f"(two classes, {present.shape[0]} here); use a dict "
+                          "{class: count}", strategy)
+        if kind == "over":
+            added = int(counts[largest] * ratio - counts[smallest])
+            if added <= 0:
+                raise invalid("sampling_strategy", "a ratio minority/majority above "
+                              f"the current {counts[smallest] / counts[largest]:.4g} "
+                              "(over-sampling cannot remove samples)", strategy)
+            targets[smallest] = counts[smallest] + added
+        else:
+            kept = int(counts[smallest] / ratio)
+            if kept > counts[largest]:
+                raise invalid("sampling_strategy", "a ratio minority/majority above "
+                              f"the current {counts[smallest] / counts[largest]:.4g} "
+                              "(under-sampling cannot add samples)", strategy)
+            targets[largest] = kept
+        return targets
+    if isinstance(strategy, dict):
+        num_classes = counts.shape[0]
+        for cls, value in strategy.items():
+            if (not isinstance(cls, numbers.Integral) or isinstance(cls, bool)
+                    or not 0 <= cls < num_classes):
+                raise invalid("sampling_strategy", f"class ids in [0, {num_classes})",
+                              strategy)
+            if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
+                    or value < 0):
+                raise invalid("sampling_strategy", "counts that are ints >= 0",
+                              strategy)
+            have = int(counts[cls])
+            if kind == "over":
+                if have == 0 and value > 0:
+                    raise invalid("sampling_strategy", f"no over-sampling of class "
+                                  f"{cls}, which has no sample (an empty class "
+                                  "cannot be over-sampled)", strategy)
+                if value < have:
+                    raise invalid("sampling_strategy", f"a count >= {have} for class "
+                                  f"{cls} (over-sampling cannot remove samples)",
+                                  strategy)
+            elif value > have:
+                raise invalid("sampling_strategy", f"a count <= {have} for class "
+                              f"{cls} (under-sampling cannot add samples)", strategy)
+            targets[cls] = int(value)
+        if targets.sum() == 0:
+            raise invalid("sampling_strategy", "at least one sample kept", strategy)
+        return targets
+    raise invalid("sampling_strategy", "a string, a float (binary targets) or a dict "
+                  "{class: count}", strategy)
+
+
+class RandomOverSampler(Sampler):
+    """Every sample once per epoch, each class topped up to its target count.
+
+    Each epoch holds every original sample exactly once, plus
+    `target_c - n_c` extra samples of each class drawn uniformly *with
+    replacement* from that class (fresh each epoch), all shuffled together.
+    Class counts equal those of `imblearn.over_sampling.RandomOverSampler`
+    for the same `sampling_strategy`; unlike imblearn, the top-ups change
+    every epoch.
+
+    Args:
+        y: single-label targets (1-D ids, (N, 1) ids or one-hot rows).
+        sampling_strategy: imblearn's vocabulary. `"auto"` / `"not majority"`:
+            every class but the majority up to the majority count;
+            `"minority"`: only the smallest class; `"not minority"`, `"all"`;
+            a float (binary targets only): the desired ratio
+            minority / majority after resampling; a dict `{class: count}`
+            with counts >= the class sizes (other classes untouched).
+            Named strategies consider classes with at least one sample (ties:
+            the lowest class id is the majority/minority); asking for samples
+            of an empty class is an error.
+        seed: int >= 0.
+        num_classes: number of classes for 1-D labels.
+
+    Raises:
+        ValueError: for an unknown strategy, a float with more than two
+            classes, a target below a class size, or an empty class asked to
+            be over-sampled.
+
+    Examples:
+
+    >>> s = RandomOverSampler([0, 0, 0, 0, 1], seed=0)
+    >>> len(s), s.epoch_class_counts().tolist()
+    (8, [4, 4])
+    >>> sorted(set(s.indices(0).tolist()))
+    [0, 1, 2, 3, 4]
+    """
+
+    def __init__(self, y, *, sampling_strategy="auto", seed=0, num_classes=None):
+        super().__init__(y, seed=seed, num_classes=num_classes)
+        self.sampling_strategy = sampling_strategy
+        self.target_counts = _read_only(_strategy_targets(sampling_strategy,
+                                                          self.counts, "over"))
+        self._size = int(self.target_counts.sum())
+
+    def _targets(self, epoch):
+        return self.target_counts
+
+    def _members(self, epoch, cls, k, targets):
+        n = int(self.counts[cls])
+        top_up = k >= n
+        if not np.any(top_up):
+            return k
+        out = k.copy()
+        key = _raw_key(self.seed, epoch, _TOP_UP, cls)
+        out[top_up] = (_hash(key, k[top_up]) % np.uint64(n)).astype(np.int64)
+        return out
+
+
+class RandomUnderSampler(Sampler):
+    """Each class cut to its target count, rotating through the large classes.
+
+    A class cut from n_c to t_c samples is read in windows of t_c from a
+    shuffle of the class: epochs are grouped in cycles of
+    `K_c = ceil(n_c / t_c)`; cycle q (epochs qK_c .. qK_c + K_c - 1) uses one
+    shuffle of the class (fixed by seed and q, reshuffled each cycle) and
+    epoch qK_c + w takes its window `[w t_c, (w + 1) t_c)` (wrapping to the
+    start of the same shuffle in the last window). So every sample of the
+    class is used at least once in every cycle of K_c epochs, i.e. within
+    `ceil(n_major / n_target)` epochs, and never left out for more than
+    2 K_c - 2 epochs in a row; imblearn, by contrast, keeps one frozen subset.
+    Each epoch's t_c samples of a class are distinct. Classes kept whole
+    appear once each. Class counts equal those of
+    `imblearn.under_sampling.RandomUnderSampler` for the same strategy.
+
+    Args:
+        y: single-label targets (1-D ids, (N, 1) ids or one-hot rows).
+        sampling_strategy: `"auto"` / `"not minority"`: every class but the
+            minority down to the minority count; `"majority"`,
+            `"not majority"`, `"all"`; a float (binary targets only): the
+            desired ratio minority / majority; a dict `{class: count}` with
+            counts <= the class sizes (other classes kept whole).
+        seed: int >= 0.
+        num_classes: number of classes for 1-D labels.
+
+    Raises:
+        ValueError: for an unknown strategy, a float with more than two
+            classes or a target above a class size.
+
+    Examples:
+
+    >>> s = RandomUnderSampler([0] * 6 + [1] * 2, seed=0)
+    >>> s.epoch_class_counts().tolist(), s.cycle_lengths.tolist()
+    ([2, 2], [3, 1])
+    >>> seen = set()
+    >>> for epoch in range(3):
+    ...     seen.update(s.indices(epoch).tolist())
+    >>> sorted(seen)
+    [0, 1, 2, 3, 4, 5, 6, 7]
+    """
+
+    def __init__(self, y, *, sampling_strategy="auto", seed=0, num_classes=None):
+        super().__init__(y, seed=seed, num_classes=num_classes)
+        self.sampling_strategy = sampling_strategy
+        targets = _strategy_targets(sampling_strategy, self.counts, "under")
+        self.target_counts = _read_only(targets)
+        cycles = np.ones_like(targets)
+        cut = targets > 0
+        cycles[cut] = -(-self.counts[cut] // targets[cut])
+        self.cycle_lengths = _read_only(cycles)
+        self._size = int(targets.sum())
+
+    def _targets(self, epoch):
+        return self.target_counts
+
+    def _members(self, epoch, cls, k, targets):
+        n = int(self.counts[cls])
+        t = int(self.target_counts[cls])
+        if t == n:
+            return k
+        cycle_length = int(self.cycle_lengths[cls])
+        cycle, window = divmod(epoch, cycle_length)
+        return _permutation_at(n, (self.seed, cycle, _ROTATION, cls),
+                               (window * t + k) % n)
+
+
+class ClassBalancedSampler(Sampler):
+    """Blocks of `batch_size` samples, each holding every class equally.
+
+    The epoch is cut in blocks of `batch_size` (a batch of a generator with
+    the same batch size, or one data-parallel shard of it). With C classes
+    (classes with at least one sample) and `batch_size = k C + r`, every
+    block holds k samples of each class plus, when r > 0, one more sample of
+    r distinct classes: the extra slots go round the classes in an order
+    shuffled each epoch (block b gives them to the classes at positions
+    `b r, ..., b r + r - 1` modulo C of that order), so over any C
+    consecutive blocks every class gets exactly r extras. With
+    `batch_size < C`, each block holds `batch_size` distinct classes the same
+    way. Positions inside a block are shuffled. Members of a class are drawn
+    by cycling through one shuffle of the class per epoch: every sample of a
+    class appears floor or ceil(t_c / n_c) times.
+
+    Args:
+        y: single-label targets (1-D ids, (N, 1) ids or one-hot rows).
+        batch_size: the block size (int >= 1).
+        num_samples: samples per epoch, rounded up to whole blocks; defaults
+            to the dataset size.
+        seed: int >= 0.
+        num_classes: number of classes for 1-D labels.
+
+    Examples:
+
+    >>> y = [0] * 90 + [1] * 6 + [2] * 4
+    >>> s = ClassBalancedSampler(y, batch_size=6, seed=0)
+    >>> len(s)
+    102
+    >>> block = np.asarray(y)[s.indices(0, start=0, stop=6)]
+    >>> np.bincount(block, minlength=3).tolist()
+    [2, 2, 2]
+
+    References:
+        Kang et al., "Decoupling Representation and Classifier for
+        Long-Tailed Recognition", ICLR 2020 (class-balanced sampling).
+    """
+
+    def __init__(self, y, *, batch_size, num_samples=None, seed=0, num_classes=None):
+        super().__init__(y, seed=seed, num_classes=num_classes)
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.block_size = self.batch_size
+        if num_samples is None:
+            num_samples = self.dataset_size
+        num_samples = check_int("num_samples", num_samples, low=1)
+        self.num_blocks = -(-num_samples // self.batch_size)
+        self._size = self.num_blocks * self.batch_size
+        self._base, self._extra = divmod(self.batch_size, self._present.shape[0])
+
+    def _class_order(self, epoch):
+        classes = self._present
+        order = classes[_rng(self.seed, epoch, _CLASS_ORDER, 0)
+                        .permutation(classes.shape[0])]
+        rank = np.zeros(self.num_classes, dtype=np.int64)
+        rank[order] = np.arange(order.shape[0])
+        return order, rank
+
+    def _extras_before(self, num_extra_slots, rank):
+        num_present = self._present.shape[0]
+        return np.maximum(0, (num_extra_slots - rank + num_present - 1)
+                          // num_present)
+
+    def _targets(self, epoch):
+        _, rank = self._class_order(epoch)
+        targets = np.zeros(self.num_classes, dtype=np.int64)
+        present = self._present
+        targets[present] = (self.num_blocks * self._base
+                            + self._extras_before(self.num_blocks * self._extra,
+                                                  rank[present]))
+        return targets
+
+    def _arrange(self, epoch, positions, targets):
+        order, rank = self._class_order(epoch)
+        size, base, extra = self.batch_size, self._base, self._extra
+        num_present = self._present.shape[0]
+        block, offset = np.divmod(positions, size)
+        unique_blocks, row = np.unique(block, return_inverse=True)
+        counters = unique_blocks[:, None] * size + np.arange(size)
+        shuffles = np.argsort(_hash(_raw_key(self.seed, epoch, _BLOCK, 0), counters),
+                              axis=1, kind="stable")
+        slot = shuffles[row.reshape(-1), offset]
+        in_base = slot < base * num_present
+        extra_index = block * extra + (slot - base * num_present)
+        classes = np.where(in_base, self._present[slot // max(base, 1)
+                                                  % num_present],
+                           order[extra_index % num_present])
+        within = np.where(in_base, slot % max(base, 1), base)
+        k = (block * base + self._extras_before(block * extra, rank[classes])
+             + within)
+        return (np.cumsum(targets) - targets)[classes] + k
+
+    def _arrange_all(self, epoch, targets):
+        return self._arrange(epoch, np.arange(self._size, dtype=np.int64), targets)
+
+    def _members(self, epoch, cls, k, targets):
+        return self._quota_members(epoch, cls, k)
+
+
+class PowerSampler(Sampler):
+    """Class c drawn with probability n_c**power / sum(n**power) (stratified).
+
+    `power=1` is instance-balanced, `power=0` class-balanced, `power=0.5`
+    square-root sampling. Each epoch of `num_samples` samples holds exactly
+    the expected count `num_samples * p_c` of each class, rounded by largest
+    remainder (stratified sampling: the same expectation as i.i.d. draws of a
+    class then a member, without their variance), in a uniform shuffle;
+    members cycle through one shuffle of the class per epoch (every sample
+    of a class appears floor or ceil(t_c / n_c) times).
+
+    Args:
+        y: single-label targets (1-D ids, (N, 1) ids or one-hot rows).
+        power: the exponent q >= 0.
+        num_samples: samples per epoch; defaults to the dataset size.
+        seed: int >= 0.
+        num_classes: number of classes for 1-D labels.
+
+    Examples:
+
+    >>> s = PowerSampler([0] * 81 + [1] * 9 + [2] * 10, power=0.5, seed=0)
+    >>> s.epoch_class_counts().tolist()
+    [59, 20, 21]
+
+    References:
+        Mahajan et al., "Exploring the Limits of Weakly Supervised
+        Pretraining", ECCV 2018 (square-root sampling); Kang et al.,
+        "Decoupling Representation and Classifier for Long-Tailed
+        Recognition", ICLR 2020.
+    """
+
+    def __init__(self, y, *, power=0.5, num_samples=None, seed=0, num_classes=None):
+        super().__init__(y, seed=seed, num_classes=num_classes)
+        self.power = check_float("power", power, low=0.0)
+        if num_samples is None:
+            num_samples = self.dataset_size
+        self._size = check_int("num_samples", num_samples, low=1)
+        self.class_probabilities = _read_only(self._power_probabilities(self.power))
+        self._fixed_targets = _read_only(_largest_remainder(self._size,
+                                                            self.class_probabilities))
+
+    def _power_probabilities(self, power):
+        weights = np.zeros(self.num_classes)
+        weights[self._present] = self.counts[self._present].astype(np.float64) ** power
+        return weights / weights.sum()
+
+    def _targets(self, epoch):
+        return self._fixed_targets
+
+    def _members(self, epoch, cls, k, targets):
+        return self._quota_members(epoch, cls, k)
+
+
+class SquareRootSampler(PowerSampler):
+    """Square-root sampling: `PowerSampler(power=0.5)`.
+
+    Args:
+        y: single-label targets.
+        num_samples: samples per epoch; defaults to the dataset size.
+        seed: int >= 0.
+        num_classes: number of classes for 1-D labels.
+
+    Examples:
+
+    >>> SquareRootSampler([0] * 9 + [1], seed=0).epoch_class_counts().tolist()
+    [8, 2]
+
+    References:
+        Mahajan et al., "Exploring the Limits of Weakly Supervised
+        Pretraining", ECCV 2018.
+    """
+
+    def __init__(self, y, *, num_samples=None, seed=0, num_classes=None):
+        super().__init__(y, power=0.5, num_samples=num_samples, seed=seed,
+                         num_classes=num_classes)
+
+
+class ProgressiveSampler(PowerSampler):
+    """Progressively-balanced sampling: instance-balanced to class-balanced.
+
+    At epoch t the class probabilities are
+    `p_c(t) = (1 - t/T) * n_c / N + (t/T) * 1/C` with T = `num_epochs`
+    (Kang et al. 2020, eq. 4); epochs past T stay class-balanced. Each epoch
+    holds the expected counts `num_samples * p_c(t)` rounded by largest
+    remainder, shuffled, as `PowerSampler`.
+
+    Args:
+        y: single-label targets.
+        num_epochs: T, the epoch at which sampling is fully class-balanced.
+        num_samples: samples per epoch; defaults to the dataset size.
+        seed: int >= 0.
+        num_classes: number of classes for 1-D labels.
+
+    Examples:
+
+    >>> s = ProgressiveSampler([0] * 90 + [1] * 10, num_epochs=4, seed=0)
+    >>> [s.epoch_class_counts(t).tolist() for t in (0, 2, 4)]
+    [[90, 10], [70, 30], [50, 50]]
+
+    References:
+        Kang et al., "Decoupling Representation and Classifier for
+        Long-Tailed Recognition", ICLR 2020.
+    """
+
+    def __init__(self, y, *, num_epochs, num_samples=None, seed=0, num_classes=None):
+        super().__init__(y, power=1.0, num_samples=num_samples, seed=seed,
+                         num_classes=num_classes)
+        self.num_epochs = check_int("num_epochs", num_epochs, low=1)
+        self._instance = self.class_probabilities
+        self._balanced = _read_only(self._power_probabilities(0.0))
+
+    def probabilities(self, epoch):
+        """The class probabilities p_c(t) of epoch `epoch` (float64, sum 1)."""
+        epoch = check_int("epoch", epoch, low=0)
+        t = min(epoch, self.num_epochs) / self.num_epochs
+        return (1.0 - t) * self._instance + t * self._balanced
+
+    def _targets(self, epoch):
+        return _largest_remainder(self._size, self.probabilities(epoch))
+
+
+def _mean_ir(label_counts):
+    """(IRLbl per label, MeanIR) over labels with at least one positive."""
+    counts = np.asarray(label_counts, dtype=np.float64)
+    present = counts > 0
+    irlbl = np.full(counts.shape, np.inf)
+    irlbl[present] = counts[present].max() / counts[present]
+    return irlbl, float(irlbl[present].mean())
+
+
+class MultiLabelOverSampler(Sampler):
+    """ML-ROS: clones samples of minority labels (IRLbl > MeanIR) each epoch.
+
+    Charte et al.'s multi-label random over-sampling. With label counts n_l,
+    IRLbl(l) = max_l' n_l' / n_l and MeanIR is its mean over labels; the
+    labels with IRLbl > MeanIR form minority bags. Each epoch repeats, round
+    robin over the bags, "clone a random sample of the bag (counting all its
+    labels), drop the bag once its IRLbl <= the initial MeanIR" until
+    `clone_fraction * N` clones were made. The epoch is every sample once
+    plus the clones, shuffled. If every bag reaches MeanIR before the budget
+    is spent (mild imbalance), the remaining slots are uniform draws of
+    samples (which leave label frequencies unchanged in expectation), so
+    `len()` stays `N + int(clone_fraction * N)`. The whole epoch is always
+    materialised.
+
+    Args:
+        y: (N, L) multi-hot array of 0/1 (one-hot rows and 1-D class ids are
+            accepted too).
+        clone_fraction: the clone budget as a fraction of N (Charte et al.'s
+            P / 100), > 0.
+        seed: int >= 0.
+
+    Attributes:
+        irlbl: IRLbl per label before resampling (inf for a label without
+            positives, which is ignored).
+        mean_ir: MeanIR before resampling.
+
+    Examples:
+
+    >>> y = np.array([[1, 0]] * 8 + [[1, 1]] + [[0, 1]])
+    >>> s = MultiLabelOverSampler(y, clone_fraction=0.5, seed=0)
+    >>> r = s.report(0)
+    >>> len(s), r["mean_ir_after"] < r["mean_ir_before"]
+    (15, True)
+
+    References:
+        Charte et al., "Addressing imbalance in multilabel classification:
+        Measures and random resampling algorithms", Neurocomputing 163, 2015.
+    """
+
+    def __init__(self, y, *, clone_fraction=0.25, seed=0):
+        self._init_state(seed)
+        if isinstance(y, _ClassPartitioned):
+            raise invalid("counts", "a label matrix: MultiLabelOverSampler clones "
+                          "samples by their labels, so use MultiLabelOverSampler(y)",
+                          y.counts)
+        labels, kind, width = _parse_targets(y)
+        if labels is not None:
+            matrix = np.zeros((labels.shape[0], width), dtype=bool)
+            matrix[np.arange(labels.shape[0]), labels] = True
+        else:
+            matrix = np.asarray(y).astype(bool)
+        self._matrix = _read_only(matrix)
+        self.counts = _read_only(matrix.sum(axis=0).astype(np.int64))
+        self.num_classes = int(matrix.shape[1])
+        self.dataset_size = int(matrix.shape[0])
+        self._order = None
+        self.clone_fraction = check_float("clone_fraction", clone_fraction, low=0.0,
+                                          low_inclusive=False)
+        self.num_clones = int(self.clone_fraction * self.dataset_size)
+        self._size = self.dataset_size + self.num_clones
+        self.irlbl, self.mean_ir = _mean_ir(self.counts)
+        self.irlbl = _read_only(self.irlbl)
+
+    @property
+    def materializes_epoch(self):
+        return True
+
+    def _clones(self, epoch):
+        rng = _rng(self.seed, epoch, _MULTILABEL, 0)
+        matrix = self._matrix
+        counts = self.counts.astype(np.float64)
+        bags = [label for label in np.flatnonzero(self.counts > 0)
+                if self.irlbl[label] > self.mean_ir]
+        members = {label: np.flatnonzero(matrix[:, label]) for label in bags}
+        draws = rng.random(self.num_clones)
+        clones = []
+        while len(clones) < self.num_clones and bags:
+            still = []
+            for label in bags:
+                if len(clones) == self.num_clones:
+                    break
+                bag = members[label]
+                sample = int(bag[int(draws[len(clones)] * bag.shape[0])])
+                clones.append(sample)
+                counts += matrix[sample]
+                if counts.max() / counts[label] > self.mean_ir:
+                    still.append(label)
+            bags = still
+        fill = self.num_clones - len(clones)
+        cloned = np.asarray(clones, dtype=np.int64)
+        if fill:
+            cloned = np.concatenate([cloned, rng.integers(0, self.dataset_size, fill)])
+        return cloned, fill
+
+    def _full_epoch(self, epoch):
+        cloned, _ = self._clones(epoch)
+        epoch_items = np.concatenate([np.arange(self.dataset_size, dtype=np.int64),
+                                      cloned])
+        return epoch_items[_rng(self.seed, epoch).permutation(self._size)]
+
+    def _targets(self, epoch):
+        return self._matrix[self._epoch_array(epoch)].sum(axis=0).astype(np.int64)
+
+    def report(self, epoch=None):
+        """IRLbl and MeanIR before and after the resampling of an epoch.
+
+        Args:
+            epoch: int >= 0; defaults to the current epoch.
+
+        Returns:
+            A dict with `mean_ir_before`, `mean_ir_after`, `irlbl_before`,
+            `irlbl_after` (lists), `num_clones` and `num_filled` (the slots
+            filled by uniform draws once every bag was balanced).
+        """
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
+        irlbl_after, mean_after = _mean_ir(self._targets(epoch))
+        return {
+            "mean_ir_before": self.mean_ir,
+            "mean_ir_after": mean_after,
+            "irlbl_before": self.irlbl.tolist(),
+            "irlbl_after": irlbl_after.tolist(),
+            "num_clones": self.num_clones,
+            "num_filled": int(self._clones(epoch)[1]),
+        }
+
+    @classmethod
+    def from_counts(cls, counts, *, seed=0, **kwargs):
+        """Not available: ML-ROS needs the label matrix, not class counts.
+
+        Raises:
+            ValueError: always.
+        """
+        raise invalid("counts", "a label matrix: MultiLabelOverSampler clones "
+                      "samples by their labels, so use MultiLabelOverSampler(y)",
+                      counts)
+
+
+SAMPLERS = {
+    "instance": InstanceSampler,
+    "over": RandomOverSampler,
+    "under": RandomUnderSampler,
+    "class_balanced": ClassBalancedSampler,
+    "sqrt": SquareRootSampler,
+    "power": PowerSampler,
+    "progressive": ProgressiveSampler,
+    "multilabel": MultiLabelOverSampler,
+}
+
+
+def get_sampler(identifier, y, *, seed=0, batch_size=None, **kwargs):
+    """Builds a sampler from its name (the generator's `sampler=` names).
+
+    Args:
+        identifier: one of `"instance"`, `"over"`, `"under"`,
+            `"class_balanced"`, `"sqrt"`, `"power"`, `"progressive"`,
+            `"multilabel"`, or a `Sampler` (returned as is).
+        y: the targets.
+        seed: int >= 0.
+        batch_size: the block size of `"class_balanced"` (ignored otherwise).
+        **kwargs: the sampler's own keyword arguments (e.g.
+            `sampling_strategy`, `power`, `num_epochs`).
+
+    Returns:
+        A `Sampler`.
+
+    Raises:
+        ValueError: for an unknown name.
+
+    Examples:
+
+    >>> get_sampler("under", [0, 0, 0, 1]).epoch_class_counts().tolist()
+    [1, 1]
+    """
+    if isinstance(identifier, Sampler):
+        return identifier
+    if not isinstance(identifier, str) or identifier not in SAMPLERS:
+        raise invalid("sampler", f"one of {sorted(SAMPLERS)} or a Sampler object",
+                      identifier)
+    cls = SAMPLERS[identifier]
+    if cls is ClassBalancedSampler:
+        kwargs["batch_size"] = batch_size
+    try:
+        return cls(y, seed=seed, **kwargs)
+    except TypeError as error:
+        raise invalid("sampler_kwargs", f"keyword arguments of {cls.__name__} "
+                      f"({error})", kwargs) from None
+
