@@ -1,0 +1,707 @@
+"""Data-parallel training with kimbalance on the engines Keras already runs on.
+
+kimbalance brings no engine of its own: JAX (`keras.distribution`), TensorFlow
+(`tf.distribute`) and PyTorch (`torch.distributed` / DDP) do the training.
+What they need from an imbalance toolkit is the data side and the metric side,
+and this module supplies exactly that:
+
+- *which shard am I*: `shard_arguments()` reads the engine (JAX process index,
+  torch rank, `TF_CONFIG` task or a `tf.distribute.InputContext`) and returns
+  the `num_shards` / `shard_index` arguments of `BalancedBatchGenerator`;
+- *how big is my batch*: `shard_batch_size()` splits a global batch over
+  processes and local devices, with a clear error when it does not divide;
+  `sharded_generator()` builds the generator of this process from the global
+  batch size and the active distribution;
+- *a `DistributedSampler` replacement*: `ShardedSampler` hands a torch
+  `DataLoader` this rank's indices of a rebalanced epoch (the same batches as
+  the sharded generator), and works from per-class counts alone;
+- *TensorFlow multi-worker input*: `tf_distributed_dataset()` wraps one
+  sharded generator per input pipeline for
+  `strategy.distribute_datasets_from_function`;
+- *exact global metrics*: `all_reduce_metrics()` sums the confusion matrices
+  of `kimbalance.metrics` across processes; `merge_metric_states()` sums
+  states gathered by any other route.
+
+**Batch sizes.** `BalancedBatchGenerator(batch_size=...)` is the batch of one
+shard (one process). The global batch is `batch_size * num_shards`; each
+process splits its shard batch over its local devices. Every shard uses the
+same epoch order, so the global batch of step i is exactly batch i of the
+unsharded generator with the global batch size: data-parallel training on the
+sharded generators follows the single-process run on the global batches.
+
+**Metrics.** `kimbalance.metrics` keep a `confusion_matrix` variable created
+with `aggregation="sum"`, and every metric value is a function of that matrix.
+Summing the matrices of all replicas therefore gives the exact global metric
+(not an average of per-replica values). Under `keras.distribution` (JAX) the
+metric is updated on global arrays and is already global; under
+`tf.distribute` the variable is a sum-on-read variable and is already global
+when read; with torch DDP (or JAX / TensorFlow custom loops that update
+metrics on local data only) call `all_reduce_metrics`.
+
+This module imports no framework at import time; each helper imports the one
+it is asked to use.
+"""
+
+import json
+import numbers
+import os
+import sys
+
+import keras
+import numpy as np
+
+from kimbalance._validation import check_bool, check_choice, check_int, invalid
+from kimbalance.data.generator import BalancedBatchGenerator
+from kimbalance.data.samplers import Sampler
+
+__all__ = [
+    "ShardedSampler",
+    "all_reduce_metrics",
+    "local_replica_count",
+    "merge_metric_states",
+    "shard_arguments",
+    "shard_batch_size",
+    "sharded_generator",
+    "tf_distributed_dataset",
+]
+
+ENGINES = ("auto", "none", "jax", "keras", "tensorflow", "torch")
+
+
+# Which shard am I ----------------------------------------------------------
+
+
+def _torch_group():
+    """torch.distributed when this process joined a process group, else None."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist
+    return None
+
+
+def _keras_distribution():
+    """The active `keras.distribution` distribution (JAX backend), else None."""
+    if keras.backend.backend() != "jax":
+        return None
+    return keras.distribution.distribution()
+
+
+def _jax_initialized():
+    jax = sys.modules.get("jax")
+    return jax is not None and jax.distributed.is_initialized()
+
+
+def _tf_strategy():
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not tf.distribute.has_strategy():
+        return None
+    return tf.distribute.get_strategy()
+
+
+def _resolve_engine(engine):
+    check_choice("engine", engine, ENGINES)
+    if engine != "auto":
+        return engine
+    if _torch_group() is not None:
+        return "torch"
+    if _keras_distribution() is not None:
+        return "keras"
+    if _jax_initialized():
+        return "jax"
+    if _tf_config_cluster() is not None:
+        return "tensorflow"
+    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
+        return "torch"  # launched by torchrun, process group not joined yet
+    return "none"
+
+
+def _tf_config_cluster():
+    """(workers, task id) from `TF_CONFIG` (chief first, as MultiWorker does)."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+        cluster = config.get("cluster", {})
+        task = config.get("task", {})
+        chiefs = len(cluster.get("chief", []))
+        workers = chiefs + len(cluster.get("worker", []))
+        task_type, task_index = task["type"], int(task["index"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise invalid("TF_CONFIG", "a JSON object with `cluster` and `task` "
+                      "({'type': ..., 'index': ...})", text) from None
+    if task_type == "chief":
+        return workers, task_index
+    if task_type == "worker":
+        return workers, chiefs + task_index
+    raise invalid("TF_CONFIG", "a chief or worker task (evaluators and parameter "
+                  "servers read no training shard)", text)
+
+
+def shard_arguments(engine="auto", *, input_context=None):
+    """The `num_shards` / `shard_index` of this process, read from the engine.
+
+    Pass the result to `BalancedBatchGenerator(..., **shard_arguments())` so
+    that each process reads its own disjoint, balanced shard of one global
+    epoch. The shard is:
+
+    - `input_context` given (TensorFlow's `distribute_datasets_from_function`):
+      `input_pipeline_id` of `num_input_pipelines`;
+    - `"torch"`: `torch.distributed` rank of world size, or `RANK` /
+      `WORLD_SIZE` of a `torchrun` launch before the group is joined;
+    - `"keras"`: the active `keras.distribution` distribution's
+      `data_shard_id` of its data shards;
+    - `"jax"`: `jax.process_index()` of `jax.process_count()`;
+    - `"tensorflow"`: the task of `TF_CONFIG`, numbered as
+      `MultiWorkerMirroredStrategy` numbers its workers (chief first);
+    - `"none"`: a single shard.
+
+    `"auto"` picks the first that applies in the order torch process group,
+    keras distribution, `jax.distributed`, `TF_CONFIG`, `torchrun`
+    variables, none. It never starts a framework: it only looks at the ones
+    this process already imported.
+
+    Args:
+        engine: one of `"auto"`, `"none"`, `"jax"`, `"keras"`,
+            `"tensorflow"`, `"torch"`.
+        input_context: a `tf.distribute.InputContext`; overrides `engine`.
+
+    Returns:
+        A dict `{"num_shards": int, "shard_index": int}`.
+
+    Raises:
+        ValueError: for an unknown engine or an unusable `TF_CONFIG`.
+
+    Examples:
+
+    >>> shard_arguments()  # a single process
+    {'num_shards': 1, 'shard_index': 0}
+    """
+    if input_context is not None:
+        return {"num_shards": int(input_context.num_input_pipelines),
+                "shard_index": int(input_context.input_pipeline_id)}
+    engine = _resolve_engine(engine)
+    if engine == "torch":
+        dist = _torch_group()
+        if dist is not None:
+            num, index = dist.get_world_size(), dist.get_rank()
+        else:
+            num = int(os.environ.get("WORLD_SIZE", 1))
+            index = int(os.environ.get("RANK", 0))
+    elif engine == "keras":
+        distribution = _keras_distribution()
+        if distribution is None:
+            num, index = 1, 0
+        else:
+            num = min(distribution.num_processes, distribution.num_model_replicas)
+            index = distribution.data_shard_id
+    elif engine == "jax":
+        import jax
+
+        num, index = jax.process_count(), jax.process_index()
+    elif engine == "tensorflow":
+        cluster = _tf_config_cluster()
+        num, index = cluster if cluster is not None else (1, 0)
+    else:
+        num, index = 1, 0
+    return {"num_shards": int(num), "shard_index": int(index)}
+
+
+def local_replica_count(distribution=None):
+    """The number of data-parallel replicas (devices) this process feeds.
+
+    Args:
+        distribution: a `keras.distribution.Distribution` (JAX backend), a
+            `tf.distribute.Strategy`, or None for the active one (the current
+            keras distribution, or the TensorFlow strategy whose scope is
+            open); torch DDP runs one replica per process.
+
+    Returns:
+        An int >= 1.
+
+    Examples:
+
+    >>> local_replica_count()  # no distribution active
+    1
+    """
+    if distribution is None:
+        distribution = _keras_distribution() or _tf_strategy()
+    if distribution is None:
+        return 1
+    if hasattr(distribution, "device_mesh"):  # keras.distribution
+        mesh = distribution.device_mesh
+        axis = mesh.axis_names.index(distribution.batch_dim_name)
+        return max(1, mesh.shape[axis] // max(1, distribution.num_processes))
+    if hasattr(distribution, "num_replicas_in_sync"):  # tf.distribute
+        return max(1, len(distribution.extended.worker_devices))
+    raise invalid("distribution", "a keras.distribution.Distribution, a "
+                  "tf.distribute.Strategy or None", distribution)
+
+
+# How big is my batch -------------------------------------------------------
+
+
+def shard_batch_size(global_batch_size, *, num_shards=1, local_replicas=1):
+    """The per-shard (per-process) batch size for a global batch size.
+
+    The global batch is split into `num_shards` equal shard batches, and each
+    shard batch into `local_replicas` equal device batches, so the global
+    batch must be a multiple of `num_shards * local_replicas`. The
+    per-replica batch is the result divided by `local_replicas`.
+
+    When scaling from 1 to R replicas at a fixed per-replica batch, the
+    global batch grows R times: scale the learning rate with it (linearly
+    for SGD, Goyal et al. 2017) or keep the global batch fixed.
+
+    Args:
+        global_batch_size: int >= 1, samples per optimizer step over all
+            replicas.
+        num_shards: int >= 1, the number of processes reading data.
+        local_replicas: int >= 1, the devices each process feeds.
+
+    Returns:
+        `global_batch_size // num_shards`.
+
+    Raises:
+        ValueError: when the global batch does not split evenly.
+
+    Examples:
+
+    >>> shard_batch_size(64, num_shards=2, local_replicas=4)
+    32
+    >>> shard_batch_size(30, num_shards=4)
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `global_batch_size`. Expected a \
+multiple of num_shards * local_replicas = 4 * 1 = 4...
+
+    References:
+        Goyal, P. et al. "Accurate, Large Minibatch SGD: Training ImageNet in
+        1 Hour." arXiv:1706.02677, 2017.
+    """
+    global_batch_size = check_int("global_batch_size", global_batch_size, low=1)
+    num_shards = check_int("num_shards", num_shards, low=1)
+    local_replicas = check_int("local_replicas", local_replicas, low=1)
+    unit = num_shards * local_replicas
+    if global_batch_size % unit:
+        raise invalid(
+            "global_batch_size",
+            f"a multiple of num_shards * local_replicas = {num_shards} * "
+            f"{local_replicas} = {unit}, so that every replica gets an equal "
+            "slice",
+            global_batch_size,
+        )
+    return global_batch_size // num_shards
+
+
+def sharded_generator(x, y, *, global_batch_size, distribution=None,
+                      engine="auto", num_shards=None, shard_index=None,
+                      **generator_kwargs):
+    """This process's `BalancedBatchGenerator` for a data-parallel run.
+
+    Reads the shard from the engine (`shard_arguments`), the number of local
+    devices from the distribution (`local_replica_count`), checks that the
+    global batch splits evenly (`shard_batch_size`) and builds the generator
+    with the per-shard batch size. Every batch of the epoch, the last one
+    included, then divides by the local device count, which
+    `keras.distribution.DataParallel` and `tf.distribute` need; a last
+    batch that would not divide is a clear error (pass
+    `drop_remainder=True`, or a global batch that divides the epoch).
+
+    Args:
+        x, y: the generator's inputs and labels.
+        global_batch_size: int, samples per optimizer step over all replicas.
+        distribution: see `local_replica_count` (None: the active one).
+        engine: see `shard_arguments` (ignored for arguments given).
+        num_shards, shard_index: override what the engine says.
+        **generator_kwargs: `sampler`, `class_weight`, `seed`,
+            `drop_remainder`, ... of `BalancedBatchGenerator` (not
+            `batch_size`: it is derived).
+
+    Returns:
+        A `BalancedBatchGenerator` whose `batch_size` is the per-shard batch.
+
+    Raises:
+        ValueError: for a global batch that does not split, a last batch
+            that does not divide by the local devices, or `batch_size`
+            given.
+
+    Examples:
+
+    >>> y = np.array([0] * 24 + [1] * 8)
+    >>> x = np.arange(32, dtype="float32").reshape(32, 1)
+    >>> shards = [sharded_generator(x, y, global_batch_size=8, num_shards=2,
+    ...                             shard_index=i, sampler="over")
+    ...           for i in range(2)]
+    >>> shards[0].batch_size, len(shards[0])
+    (4, 6)
+    """
+    if "batch_size" in generator_kwargs:
+        raise invalid("batch_size", "not given (sharded_generator derives the "
+                      "per-shard batch from global_batch_size)",
+                      generator_kwargs["batch_size"])
+    if num_shards is None or shard_index is None:
+        found = shard_arguments(engine)
+        num_shards = found["num_shards"] if num_shards is None else num_shards
+        shard_index = found["shard_index"] if shard_index is None else shard_index
+    replicas = local_replica_count(distribution)
+    batch_size = shard_batch_size(global_batch_size, num_shards=num_shards,
+                                  local_replicas=replicas)
+    generator = BalancedBatchGenerator(x, y, batch_size=batch_size,
+                                       num_shards=num_shards,
+                                       shard_index=shard_index, **generator_kwargs)
+    last = generator.batch_indices(len(generator) - 1, epoch=0).shape[0]
+    if last % replicas:
+        raise invalid(
+            "drop_remainder",
+            f"True for this epoch: its last batch holds {last} samples per "
+            f"shard, which does not split over {replicas} local devices "
+            f"(epoch of {generator.epoch_size} samples, global batch "
+            f"{global_batch_size})",
+            generator.drop_remainder,
+        )
+    return generator
+
+
+# The DistributedSampler replacement ----------------------------------------
+
+
+class ShardedSampler:
+    """One shard of a rebalanced epoch: the `DistributedSampler` replacement.
+
+    Iterates the dataset indices of shard `shard_index` of the sampler's
+    epoch, in the order of the shard's batches, so that
+    `DataLoader(dataset, sampler=ShardedSampler(...), batch_size=batch_size)`
+    yields exactly the batches of
+    `BalancedBatchGenerator(..., batch_size=batch_size, num_shards=...,
+    shard_index=...)` on the same sampler: step i covers positions
+    `[i G, (i + 1) G)` of the epoch (G = `batch_size * num_shards`) and
+    shard s takes `[i G + s b, i G + (s + 1) b)`. An epoch tail that does not
+    split evenly is padded from the start of the epoch, as the generator and
+    torch's `DistributedSampler` pad it, so every rank runs the same number
+    of steps (or dropped with `drop_remainder=True`). Each shard is
+    rebalanced by the sampler; the shards are disjoint and together are the
+    epoch.
+
+    It needs no labels: a sampler built with `Sampler.from_counts` over
+    billions of class-partitioned samples works (all arithmetic is int64).
+    Call `set_epoch(epoch)` at the start of every epoch on every rank, as
+    with `DistributedSampler`. It is a plain iterable with a length, which
+    is what `torch.utils.data.DataLoader(sampler=...)` takes.
+
+    Args:
+        sampler: a `kimbalance.data.samplers.Sampler`.
+        batch_size: the per-shard batch size (a multiple of the sampler's
+            `block_size`).
+        num_shards: int >= 1, the number of ranks.
+        shard_index: this rank, in `[0, num_shards)`.
+        drop_remainder: drop the epoch's last incomplete global batch.
+
+    Raises:
+        ValueError: for a bad sampler, batch size or shard.
+
+    Examples:
+
+    >>> from kimbalance.data import RandomOverSampler
+    >>> sampler = RandomOverSampler(np.array([0] * 6 + [1] * 2), seed=0)
+    >>> shards = [ShardedSampler(sampler, batch_size=2, num_shards=2,
+    ...                          shard_index=i) for i in range(2)]
+    >>> [len(s) for s in shards]
+    [6, 6]
+    >>> sorted(list(shards[0]) + list(shards[1])) == sorted(sampler.indices(0))
+    True
+    """
+
+    def __init__(self, sampler, *, batch_size, num_shards=1, shard_index=0,
+                 drop_remainder=False):
+        if not isinstance(sampler, Sampler):
+            raise invalid("sampler", "a kimbalance.data.samplers.Sampler", sampler)
+        self.sampler = sampler
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.num_shards = check_int("num_shards", num_shards, low=1)
+        if (not isinstance(shard_index, numbers.Integral)
+                or isinstance(shard_index, bool)
+                or not 0 <= shard_index < self.num_shards):
+            raise invalid("shard_index",
+                          f"an int in [0, num_shards={self.num_shards})", shard_index)
+        self.shard_index = int(shard_index)
+        self.drop_remainder = check_bool("drop_remainder", drop_remainder)
+        block = sampler.block_size
+        if self.batch_size % block:
+            raise invalid("batch_size", f"a multiple of the sampler's block size "
+                          f"{block}", batch_size)
+        self.global_batch_size = self.batch_size * self.num_shards
+        self.epoch_size = len(sampler)
+        self._num_full = self.epoch_size // self.global_batch_size
+        tail = self.epoch_size - self._num_full * self.global_batch_size
+        self._tail = 0
+        if tail and not self.drop_remainder:
+            unit = self.num_shards * block
+            self._tail = -(-tail // unit) * unit // self.num_shards
+        self.num_batches = self._num_full + int(self._tail > 0)
+        if self.num_batches == 0:
+            raise invalid("batch_size", f"a per-shard batch size with at least one "
+                          f"full batch per shard (the epoch has {self.epoch_size} "
+                          f"samples, num_shards={self.num_shards})", batch_size)
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        """Sets the epoch to iterate (call it every epoch, on every rank)."""
+        self.epoch = check_int("epoch", epoch, low=0)
+
+    def __len__(self):
+        return self._num_full * self.batch_size + self._tail
+
+    def batch_indices(self, index, epoch=None):
+        """The dataset indices of this shard's batch `index` (int64 array)."""
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
+        index = check_int("index", index, low=0, high=self.num_batches - 1)
+        if index < self._num_full:
+            start = index * self.global_batch_size + self.shard_index * self.batch_size
+            return self.sampler.indices(epoch, start, start + self.batch_size)
+        start = (self._num_full * self.global_batch_size
+                 + self.shard_index * self._tail)
+        stop = start + self._tail
+        if start >= self.epoch_size:  # all padding
+            start, stop = start - self.epoch_size, stop - self.epoch_size
+            return self.sampler.indices(epoch, start, stop)
+        if stop <= self.epoch_size:
+            return self.sampler.indices(epoch, start, stop)
+        wrapped = stop - self.epoch_size
+        return np.concatenate([self.sampler.indices(epoch, start, self.epoch_size),
+                               self.sampler.indices(epoch, 0, wrapped)])
+
+    def __iter__(self):
+        epoch = self.epoch
+        for index in range(self.num_batches):
+            yield from self.batch_indices(index, epoch).tolist()
+
+    def __repr__(self):
+        return (f"ShardedSampler({self.sampler!r}, batch_size={self.batch_size}, "
+                f"num_shards={self.num_shards}, shard_index={self.shard_index})")
+
+
+# TensorFlow multi-worker input ----------------------------------------------
+
+
+def _tensor_spec(tf, value):
+    value = np.asarray(value)
+    return tf.TensorSpec(shape=(None,) + value.shape[1:],
+                         dtype=tf.as_dtype(value.dtype))
+
+
+def _batches_as_tf_dataset(generator):
+    """A `tf.data.Dataset` over the generator's batches, one epoch per pass.
+
+    Each new iteration (a new epoch) moves the generator to the next epoch,
+    as `model.fit` does with `on_epoch_end`.
+    """
+    import tensorflow as tf
+
+    first = generator[0]
+    signature = tf.nest.map_structure(lambda v: _tensor_spec(tf, v), first)
+    passes = {"next": generator.epoch}
+
+    def batches():
+        generator.set_epoch(passes["next"])
+        passes["next"] += 1
+        for index in range(len(generator)):
+            yield generator[index]
+
+    return tf.data.Dataset.from_generator(batches, output_signature=signature)
+
+
+def tf_distributed_dataset(strategy, x, y, *, global_batch_size,
+                           **generator_kwargs):
+    """A sharded, rebalanced distributed dataset for a `tf.distribute` strategy.
+
+    Each input pipeline (one per worker of a `MultiWorkerMirroredStrategy`)
+    builds its own `BalancedBatchGenerator` shard from the
+    `tf.distribute.InputContext` (shard = `input_pipeline_id` of
+    `num_input_pipelines`, batch = the per-replica batch) and streams it
+    through `tf.data.Dataset.from_generator`; nothing is auto-sharded by
+    tf.data. Iterate it once per epoch: each pass is the next epoch.
+
+    Use it with a custom training loop (`strategy.run`), the route
+    TensorFlow documents for multi-worker training; Keras 3.15's `fit`
+    cannot consume multi-worker distributed datasets
+    (keras-team/keras#20585). For `MirroredStrategy` (one machine) pass the
+    generator to `fit` directly: Keras splits each batch over the replicas.
+
+    Args:
+        strategy: a `tf.distribute.Strategy`.
+        x, y: the generator's inputs and labels.
+        global_batch_size: int, samples per step over all replicas.
+        **generator_kwargs: other `BalancedBatchGenerator` arguments.
+
+    Returns:
+        `(dataset, generators)`: the distributed dataset and the list of this
+        worker's generators (one per local input pipeline; `len()` of one is
+        the number of steps per epoch).
+
+    Raises:
+        ValueError: when the global batch does not split over the replicas.
+    """
+    if "batch_size" in generator_kwargs:
+        raise invalid("batch_size", "not given (derived from global_batch_size)",
+                      generator_kwargs["batch_size"])
+    check_int("global_batch_size", global_batch_size, low=1)
+    shard_batch_size(global_batch_size, num_shards=strategy.num_replicas_in_sync)
+    generators = []
+
+    def dataset_fn(input_context):
+        replicas_per_pipeline = (input_context.num_replicas_in_sync
+                                 // input_context.num_input_pipelines)
+        if replicas_per_pipeline != 1:
+            # Each element of a pipeline goes to one replica, whole.
+            batch_size = input_context.get_per_replica_batch_size(global_batch_size)
+        else:
+            batch_size = global_batch_size // input_context.num_input_pipelines
+        generator = BalancedBatchGenerator(
+            x, y, batch_size=batch_size, **shard_arguments(input_context=input_context),
+            **generator_kwargs)
+        generators.append(generator)
+        return _batches_as_tf_dataset(generator)
+
+    dataset = strategy.distribute_datasets_from_function(dataset_fn)
+    return dataset, generators
+
+
+# Exact global metrics -------------------------------------------------------
+
+
+def _metric_list(metrics):
+    if isinstance(metrics, keras.metrics.Metric):
+        metrics = [metrics]
+    metrics = list(metrics)
+    for metric in metrics:
+        if not hasattr(metric, "confusion_matrix"):
+            raise invalid("metrics", "kimbalance metrics (with a `confusion_matrix` "
+                          "state)", metric)
+    return metrics
+
+
+def merge_metric_states(metric, states):
+    """Sets a metric's confusion matrix to the sum of several replicas' states.
+
+    Use it when the per-replica matrices arrive by any route (gathered files,
+    `process_allgather`, `strategy.gather`, a queue): the metric then holds
+    the exact global value over all replicas' samples.
+
+    Args:
+        metric: a `kimbalance.metrics` metric (its `num_classes` fixes the
+            shape).
+        states: an iterable of (num_classes, num_classes) confusion matrices
+            (`ops.convert_to_numpy(m.confusion_matrix)` of each replica).
+
+    Returns:
+        The metric's global result as a float.
+
+    Raises:
+        ValueError: for a metric without a confusion matrix or states of the
+            wrong shape.
+
+    Examples:
+
+    >>> from kimbalance.metrics import BalancedAccuracy
+    >>> replicas = [BalancedAccuracy(num_classes=2) for _ in range(2)]
+    >>> replicas[0].update_state([0, 0, 1], [[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]])
+    >>> replicas[1].update_state([1, 1], [[0.6, 0.4], [0.1, 0.9]])
+    >>> states = [keras.ops.convert_to_numpy(m.confusion_matrix) for m in replicas]
+    >>> round(merge_metric_states(replicas[0], states), 4)  # (1/2 + 2/3) / 2
+    0.5833
+    """
+    (metric,) = _metric_list(metric)
+    shape = tuple(metric.confusion_matrix.shape)
+    total = np.zeros(shape, dtype=np.float64)
+    count = 0
+    for state in states:
+        state = np.asarray(state, dtype=np.float64)
+        if state.shape != shape:
+            raise invalid("states", f"confusion matrices of shape {shape}", state)
+        total += state
+        count += 1
+    if count == 0:
+        raise invalid("states", "at least one confusion matrix", states)
+    metric.confusion_matrix.assign(total.astype(np.float32))
+    return float(metric.result())
+
+
+def all_reduce_metrics(metrics, *, engine="auto"):
+    """Sums kimbalance metrics' confusion matrices over all processes, in place.
+
+    Call it on every process at the same point (end of an epoch or of an
+    evaluation), after each process updated its metrics with its own shard.
+    Afterwards every process holds the global matrices, so `result()` is the
+    exact global value everywhere. Reset the metrics before the next epoch
+    (Keras' `fit` does); calling it twice sums twice.
+
+    By engine: `"torch"` all-reduces through the joined `torch.distributed`
+    group (gloo on CPU, NCCL on CUDA); `"jax"` / `"keras"` sum
+    `multihost_utils.process_allgather` of the states; `"tensorflow"` and
+    `"none"` change nothing: under `tf.distribute` the matrix is a sum-on-read
+    variable that already reads as the sum over all replicas and workers,
+    and a single process has nothing to add. Under `keras.distribution`
+    `fit` / `evaluate` update metrics on global arrays, so their metrics are
+    global without this call; use it for metrics updated on local data in a
+    custom loop.
+
+    Args:
+        metrics: a kimbalance metric or an iterable of them.
+        engine: see `shard_arguments`.
+
+    Returns:
+        A dict `{metric.name: float(result)}` of the global values.
+
+    Raises:
+        ValueError: for metrics without a confusion matrix, or an unknown
+            engine.
+
+    Examples:
+
+    >>> from kimbalance.metrics import MacroF1
+    >>> metric = MacroF1(num_classes=2)
+    >>> metric.update_state([0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    >>> {k: round(v, 4) for k, v in all_reduce_metrics(metric).items()}
+    {'macro_f1': 0.6667}
+    """
+    metrics = _metric_list(metrics)
+    engine = _resolve_engine(engine)
+    if engine in ("torch", "jax", "keras") and metrics:
+        states = np.stack([keras.ops.convert_to_numpy(m.confusion_matrix)
+                           .astype(np.float64) for m in metrics])
+        if engine == "torch":
+            summed = _torch_all_reduce(states)
+        else:
+            summed = _jax_all_reduce(states)
+        if summed is not None:
+            for metric, state in zip(metrics, summed, strict=True):
+                metric.confusion_matrix.assign(state.astype(np.float32))
+    return {metric.name: float(metric.result()) for metric in metrics}
+
+
+def _torch_all_reduce(states):
+    dist = _torch_group()
+    if dist is None or dist.get_world_size() == 1:
+        return None
+    import torch
+
+    tensor = torch.from_numpy(states)
+    if dist.get_backend() == "nccl":
+        tensor = tensor.to(torch.device("cuda", torch.cuda.current_device()))
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.cpu().numpy()
+
+
+def _jax_all_reduce(states):
+    import jax
+
+    if jax.process_count() == 1:
+        return None
+    from jax.experimental import multihost_utils
+
+    gathered = multihost_utils.process_allgather(states.astype(np.float32))
+    return np.asarray(gathered, dtype=np.float64).sum(axis=0)
