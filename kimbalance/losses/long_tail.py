@@ -1,3 +1,257 @@
-"""(being written)"""
+"""Long-tail losses for single-label classification: LDAM and CDT.
 
-__all__ = []
+Both take the per-class training counts, work on logits (LDAM on the cosine
+logits of `kimbalance.layers.CosineDense`), accept class ids of shape (N,) /
+(N, 1) or one-hot / soft labels (N, C), and return one value per sample;
+reduction and `sample_weight` are left to `keras.losses.Loss`.
+"""
+
+import numpy as np
+from keras import ops
+
+from kimbalance._api import export
+from kimbalance._validation import check_float, check_vector, invalid
+from kimbalance.losses._common import KimbalanceLoss, categorical_targets, to_float32
+from kimbalance.weights import resolve_class_weight
+
+__all__ = ["CDTLoss", "LDAMLoss", "cdt_loss", "ldam_loss"]
+
+
+def _check_counts(name, value):
+    counts = check_vector(name, value, nonnegative=False)
+    if np.any(counts <= 0):
+        raise invalid(name, "per-class counts > 0 (every class needs at least one "
+                      "training sample)", value)
+    return counts
+
+
+def _check_width(name, counts, y_pred):
+    """Static check that there is one count per class of `y_pred`."""
+    width = y_pred.shape[-1] if len(y_pred.shape) else None
+    if width is not None and width != counts.shape[0]:
+        raise invalid(name, f"one count per class of y_pred ({width} classes); "
+                      f"got {counts.shape[0]}", counts)
+
+
+def _check_class_weight(class_weight, counts):
+    if class_weight is None:
+        return None
+    return resolve_class_weight(class_weight, counts.shape[0], counts)
+
+
+def _ldam_margins(counts, max_margin):
+    raw = counts ** -0.25
+    return raw * (max_margin / raw.max())
+
+
+@export
+def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
+              class_weight=None):
+    """Label-distribution-aware margin (LDAM) loss, per sample.
+
+    The margin of class c is proportional to `n_c ** (-1/4)` and scaled so the
+    largest margin (the rarest class) is `max_margin`. The margin of the true
+    class is subtracted from its logit, all logits are multiplied by `scale`
+    and softmax cross-entropy is taken:
+
+    `loss_i = w_{y_i} * CE(scale * (z_i - m_{y_i} e_{y_i}), y_i)`
+
+    This is the formula of the official `LDAMLoss` (kaidic/LDAM-DRW,
+    `losses.py`). One-hot / soft labels `t` use `z - m * t` and the weight
+    `sum_c t_c w_c`, which is the same for one-hot rows.
+
+    Args:
+        y_true: class ids (N,) or (N, 1), or one-hot / soft labels (N, C).
+        y_pred: cosine logits (N, C) in [-1, 1], e.g. the output of
+            `kimbalance.layers.CosineDense`.
+        class_counts: training samples per class, C values > 0.
+        max_margin: the largest margin (`max_m` in the official code), >= 0.
+            `max_margin=0` gives `CE(scale * z)`.
+        scale: the logit scale `s` (> 0) applied after the margin.
+        class_weight: None, C per-class weights, a dict `{class: weight}` or a
+            scheme name of `kimbalance.weights.class_weights` (computed from
+            `class_counts`). Multiplies each sample's loss by `w_{y_i}`.
+
+    Returns:
+        A float tensor of shape (N,).
+
+    Raises:
+        ValueError: for counts <= 0 or non-finite, `max_margin < 0`,
+            `scale <= 0`, a `class_weight` of the wrong length, labels of the
+            wrong rank, or `class_counts` whose length is not the number of
+            classes of `y_pred`.
+
+    Examples:
+
+    >>> loss = ldam_loss([0, 1], [[0.9, 0.1], [0.2, 0.3]],
+    ...                  class_counts=[100, 10], max_margin=0.5, scale=30.0)
+    >>> np.round(np.asarray(loss, dtype="float64"), 4).tolist()
+    [0.0, 12.0]
+
+    References:
+        Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
+        Margin Loss", NeurIPS 2019. Official code: github.com/kaidic/LDAM-DRW.
+    """
+    counts = _check_counts("class_counts", class_counts)
+    max_margin = check_float("max_margin", max_margin, low=0.0)
+    scale = check_float("scale", scale, low=0.0, low_inclusive=False)
+    weights = _check_class_weight(class_weight, counts)
+    y_pred = to_float32(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    _check_width("class_counts", counts, y_pred)
+    targets, _ = categorical_targets(y_true, y_pred)
+    margins = ops.convert_to_tensor(_ldam_margins(counts, max_margin), y_pred.dtype)
+    logits = scale * (y_pred - targets * margins)
+    per_sample = -ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)
+    if weights is not None:
+        weights = ops.convert_to_tensor(weights, y_pred.dtype)
+        per_sample = per_sample * ops.sum(targets * weights, axis=-1)
+    return per_sample
+
+
+@export
+def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
+    """Class-dependent temperature (CDT) cross-entropy, per sample.
+
+    Each class logit is divided by its temperature
+    `a_c = (n_max / n_c) ** gamma` before softmax cross-entropy, so rare
+    classes get larger temperatures during training: `CE(z / a, y)`. At test
+    time use the plain logits `z`. Works on logits only.
+
+    Args:
+        y_true: class ids (N,) or (N, 1), or one-hot / soft labels (N, C).
+        y_pred: logits (N, C).
+        class_counts: training samples per class, C values > 0.
+        gamma: the temperature exponent, >= 0; `gamma=0` is plain
+            cross-entropy.
+
+    Returns:
+        A float tensor of shape (N,).
+
+    Raises:
+        ValueError: for counts <= 0 or non-finite, `gamma < 0`, labels of the
+            wrong rank, or `class_counts` whose length is not the number of
+            classes of `y_pred`.
+
+    Examples:
+
+    >>> loss = cdt_loss([1], [[2.0, 1.0]], class_counts=[160, 10], gamma=0.25)
+    >>> round(float(loss[0]), 4)
+    1.7014
+
+    References:
+        Ye et al., "Identifying and Compensating for Feature Deviation in
+        Imbalanced Deep Learning", arXiv:2001.01385, 2020.
+    """
+    counts = _check_counts("class_counts", class_counts)
+    gamma = check_float("gamma", gamma, low=0.0)
+    y_pred = to_float32(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    _check_width("class_counts", counts, y_pred)
+    targets, _ = categorical_targets(y_true, y_pred)
+    temperatures = ops.convert_to_tensor((counts.max() / counts) ** gamma,
+                                         y_pred.dtype)
+    log_probs = ops.log_softmax(y_pred / temperatures, axis=-1)
+    return -ops.sum(targets * log_probs, axis=-1)
+
+
+@export
+class LDAMLoss(KimbalanceLoss):
+    """Label-distribution-aware margin loss (Cao et al., 2019).
+
+    Per-sample `w_y * CE(scale * (z - m_y e_y), y)` with margins
+    `m_c ∝ n_c ** (-1/4)`, the largest equal to `max_margin`; `z` are the
+    cosine logits of a `kimbalance.layers.CosineDense` head. See `ldam_loss`.
+
+    Reduction: the default `"sum_over_batch_size"` averages the per-sample
+    values over the batch, so with `class_weight` it is `sum(w_y l) / N`. The
+    official code calls `F.cross_entropy(..., weight=w)`, torch's weighted mean
+    `sum(w_y l) / sum(w_y)`. To reproduce it, leave `class_weight=None`, pass
+    the weights as per-sample weights `w[y]` (`kimbalance.weights
+    .sample_weights(y, w)`, or a `BalancedBatchGenerator(class_weight=w)`) and
+    construct the loss with `reduction="mean_with_sample_weight"`.
+
+    Deferred re-weighting (LDAM-DRW) switches the weights on at a later epoch.
+    Do that through the data, not by mutating the loss (a compiled loss is
+    fixed): give the generator's sample weights a schedule with
+    `kimbalance.callbacks.DeferredReweighting(generator, class_weight,
+    start_epoch)` (the official schedule is `"effective_number"` weights with
+    beta 0.9999 from epoch 160 of 200).
+
+    Args:
+        class_counts: training samples per class, C values > 0.
+        max_margin: the largest margin, >= 0 (0.5 in the paper).
+        scale: the logit scale, > 0 (30 in the official code).
+        class_weight: None, C per-class weights, a dict `{class: weight}` or a
+            scheme name of `kimbalance.weights.class_weights`.
+        reduction: a Keras reduction; see above.
+        name: the loss name.
+        dtype: the dtype of the loss computation (float32 by default, also
+            under mixed precision policies).
+
+    Raises:
+        ValueError: for invalid arguments (see `ldam_loss`).
+
+    Examples:
+
+    >>> loss = LDAMLoss(class_counts=[100, 10])
+    >>> round(float(loss([0, 1], [[0.9, 0.1], [0.2, 0.3]])), 4)
+    6.0
+
+    References:
+        Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
+        Margin Loss", NeurIPS 2019. Official code: github.com/kaidic/LDAM-DRW.
+    """
+
+    fn = ldam_loss
+
+    def __init__(self, class_counts, max_margin=0.5, scale=30.0, class_weight=None,
+                 *, reduction="sum_over_batch_size", name="ldam_loss", dtype=None):
+        counts = _check_counts("class_counts", class_counts)
+        max_margin = check_float("max_margin", max_margin, low=0.0)
+        scale = check_float("scale", scale, low=0.0, low_inclusive=False)
+        weights = _check_class_weight(class_weight, counts)
+        if weights is not None and not isinstance(class_weight, str):
+            class_weight = weights.tolist()
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         class_counts=counts.tolist(), max_margin=max_margin,
+                         scale=scale, class_weight=class_weight)
+
+
+@export
+class CDTLoss(KimbalanceLoss):
+    """Class-dependent temperature cross-entropy (Ye et al., 2020).
+
+    Per-sample `CE(z / a, y)` with `a_c = (n_max / n_c) ** gamma`, on logits.
+    See `cdt_loss`. The default reduction averages over the batch.
+
+    Args:
+        class_counts: training samples per class, C values > 0.
+        gamma: the temperature exponent, >= 0.
+        reduction: a Keras reduction.
+        name: the loss name.
+        dtype: the dtype of the loss computation (float32 by default, also
+            under mixed precision policies).
+
+    Raises:
+        ValueError: for invalid arguments (see `cdt_loss`).
+
+    Examples:
+
+    >>> loss = CDTLoss(class_counts=[160, 10], gamma=0.25)
+    >>> round(float(loss([1], [[2.0, 1.0]])), 4)
+    1.7014
+
+    References:
+        Ye et al., "Identifying and Compensating for Feature Deviation in
+        Imbalanced Deep Learning", arXiv:2001.01385, 2020.
+    """
+
+    fn = cdt_loss
+
+    def __init__(self, class_counts, gamma=0.2, *, reduction="sum_over_batch_size",
+                 name="cdt_loss", dtype=None):
+        counts = _check_counts("class_counts", class_counts)
+        gamma = check_float("gamma", gamma, low=0.0)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         class_counts=counts.tolist(), gamma=gamma)
