@@ -241,6 +241,16 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
     sampler, the sampler's block is the per-shard batch, so every shard's
     batch is itself class-balanced.
 
+    **Epochs.** `on_epoch_end()` moves to the next epoch and `set_epoch(e)`
+    jumps to one; `generator.epoch` counts those calls. Keras' `fit()` also
+    calls `on_epoch_end()` once when it starts (its iterator reset), so the
+    counter runs ahead of fit's epoch number. Resampling every epoch is
+    unaffected; when the schedule must follow fit's epoch number exactly
+    (`"progressive"`, or resuming with `initial_epoch`), pass
+    `callbacks=[generator.sync_callback()]`, which sets the generator's
+    epoch to fit's at the start of every epoch (before any batch of it is
+    fetched, worker processes included).
+
     **Weights.** With `class_weight`, batches are `(x, y, sample_weight)`
     (float32): `w[y_i]` for single-label targets, the mean weight of the
     active labels for multi-hot targets (a row without labels gets 1), as
@@ -425,6 +435,15 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
         self.epoch = check_int("epoch", epoch, low=0)
         self.sampler.set_epoch(self.epoch)
 
+    def sync_callback(self):
+        """A Keras callback that sets this generator's epoch to fit's epoch.
+
+        Returns:
+            A `keras.callbacks.Callback` calling `set_epoch(epoch)` in
+            `on_epoch_begin`.
+        """
+        return _EpochSync(self)
+
     # Weights ----------------------------------------------------------------
 
     def set_class_weight(self, class_weight):
@@ -518,3 +537,14 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
                 f"batch_size={self.batch_size}, num_batches={self._num_batches}, "
                 f"num_shards={self.num_shards}, shard_index={self.shard_index}, "
                 f"epoch={self.epoch})")
+
+
+class _EpochSync(keras.callbacks.Callback):
+    """Sets a generator's epoch to `fit`'s epoch at the start of each epoch."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.generator.set_epoch(epoch)
