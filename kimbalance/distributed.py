@@ -497,17 +497,21 @@ def _batches_as_tf_dataset(generator):
     """A `tf.data.Dataset` over the generator's batches, one epoch per pass.
 
     Each new iteration (a new epoch) moves the generator to the next epoch,
-    as `model.fit` does with `on_epoch_end`.
+    as `model.fit` does with `on_epoch_end`; the first iteration uses the
+    generator's epoch at that moment.
     """
     import tensorflow as tf
 
     first = generator[0]
     signature = tf.nest.map_structure(lambda v: _tensor_spec(tf, v), first)
-    passes = {"next": generator.epoch}
+    last = {"epoch": None}
 
     def batches():
-        generator.set_epoch(passes["next"])
-        passes["next"] += 1
+        # The first pass reads the generator's epoch then (set_epoch before
+        # iterating to resume); each later pass is the next epoch.
+        epoch = generator.epoch if last["epoch"] is None else last["epoch"] + 1
+        last["epoch"] = epoch
+        generator.set_epoch(epoch)
         for index in range(len(generator)):
             yield generator[index]
 
