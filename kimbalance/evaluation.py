@@ -267,15 +267,8 @@ def evaluate(model_or_predictions, x=None, y=None, *, class_counts=None,
         Kubat and Matwin, "Addressing the Curse of Imbalanced Training Sets:
         One-Sided Selection", ICML 1997 (G-mean).
     """
-    many_threshold = check_int("many_threshold", many_threshold, low=0)
-    few_threshold = check_int("few_threshold", few_threshold, low=0)
-    if few_threshold > many_threshold + 1:
-        raise invalid("few_threshold",
-                      f"an int <= many_threshold + 1 = {many_threshold + 1}",
-                      few_threshold)
-    from_logits = check_bool("from_logits", from_logits)
-    threshold = check_float("threshold", threshold, low=0.0, high=1.0,
-                            low_inclusive=False, high_inclusive=False)
+    many_threshold, few_threshold, from_logits, threshold = _check_score_args(
+        many_threshold, few_threshold, from_logits, threshold)
     if num_classes is not None:
         num_classes = check_int("num_classes", num_classes, low=2)
 
@@ -305,6 +298,19 @@ def evaluate(model_or_predictions, x=None, y=None, *, class_counts=None,
     return report_from_labels(y_true, y_pred, num_classes, class_counts=counts,
                               class_names=names, many_threshold=many_threshold,
                               few_threshold=few_threshold)
+
+
+def _check_score_args(many_threshold, few_threshold, from_logits, threshold):
+    many_threshold = check_int("many_threshold", many_threshold, low=0)
+    few_threshold = check_int("few_threshold", few_threshold, low=0)
+    if few_threshold > many_threshold + 1:
+        raise invalid("few_threshold",
+                      f"an int <= many_threshold + 1 = {many_threshold + 1}",
+                      few_threshold)
+    from_logits = check_bool("from_logits", from_logits)
+    threshold = check_float("threshold", threshold, low=0.0, high=1.0,
+                            low_inclusive=False, high_inclusive=False)
+    return many_threshold, few_threshold, from_logits, threshold
 
 
 def report_from_labels(y_true, y_pred, num_classes, *, class_counts=None,

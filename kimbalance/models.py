@@ -1,3 +1,356 @@
-"""(being written)"""
+"""Backend-agnostic Keras model builders used by the recipes.
 
-__all__ = []
+Every builder returns a functional `keras.Model` that outputs **logits**
+(no softmax): compile it with losses that take `from_logits=True` (e.g.
+`keras.losses.SparseCategoricalCrossentropy(from_logits=True)` or
+`kimbalance.losses.FocalCrossentropy(from_logits=True)`); with
+`num_classes=1` the single output is the logit of the positive class
+(`keras.losses.BinaryCrossentropy(from_logits=True)`).
+
+`classifier="cosine"` replaces the final `Dense` by
+`kimbalance.layers.CosineDense`, the normalised classifier of LDAM (Cao et al.
+2019): it outputs cosine similarities in [-1, 1], which `LDAMLoss` multiplies
+by its `scale` (30); scale them yourself for other losses.
+
+`preprocessing` takes a Keras layer (or a list of layers) applied right after
+the input, e.g. `keras.layers.Rescaling(1 / 255)` or a `Normalization` layer
+with the training mean and variance, so the saved model takes raw pixels.
+
+Images are channels-last, `(height, width, channels)`, whatever
+`keras.config.image_data_format()` says: the builders set `data_format`
+explicitly.
+"""
+
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from kimbalance._api import export
+from kimbalance._validation import check_choice, check_float, check_int, invalid
+
+__all__ = ["small_cnn", "mlp", "resnet32"]
+
+_CLASSIFIERS = ("dense", "cosine")
+_CHANNELS_LAST = "channels_last"
+
+
+def small_cnn(input_shape, num_classes, *, classifier="dense", preprocessing=None,
+              dropout=0.0, name="small_cnn"):
+    """The small CNN of the benchmarks: Conv32-Pool-Conv64-Pool-Dense128-Dense(C).
+
+    Two 3x3 ReLU convolutions (32 and 64 filters), each followed by 2x2 max
+    pooling, then a 128-unit ReLU layer and the classifier. The convolutions
+    use `"valid"` padding when the smaller image side is at least 16 (28x28:
+    26-13-11-5, the classic Keras MNIST network) and `"same"` padding below
+    that, so 8x8 digits still pool twice (8-4-4-2).
+
+    Args:
+        input_shape: `(height, width, channels)`, or `(height, width)` for
+            grayscale images (a channel axis is added); sides >= 4.
+        num_classes: number of output logits (1 for a binary sigmoid head).
+        classifier: `"dense"` or `"cosine"` (`kimbalance.layers.CosineDense`).
+        preprocessing: `None`, a Keras layer or a list of layers applied to
+            the input first (e.g. `keras.layers.Rescaling(1 / 255)`).
+        dropout: dropout rate before the 128-unit layer, in [0, 1).
+        name: the model name.
+
+    Returns:
+        A `keras.Model` mapping images to `(batch, num_classes)` logits.
+
+    Raises:
+        ValueError: for a bad shape, class count, classifier, dropout rate or
+            preprocessing layer.
+
+    Examples:
+
+    >>> model = small_cnn((8, 8, 1), 10)
+    >>> model.output_shape, model.count_params()
+    ((None, 10), 53002)
+    """
+    shape = _check_image_shape(input_shape, min_side=4, allow_grayscale=True)
+    num_classes = check_int("num_classes", num_classes, low=1)
+    check_choice("classifier", classifier, _CLASSIFIERS)
+    dropout = check_float("dropout", dropout, low=0.0, high=1.0,
+                          high_inclusive=False)
+    inputs = keras.Input(shape, name="images")
+    x = _preprocess(inputs, preprocessing)
+    if len(shape) == 2:
+        x = keras.layers.Reshape((*shape, 1))(x)
+    padding = "valid" if min(shape[:2]) >= 16 else "same"
+    for filters in (32, 64):
+        x = keras.layers.Conv2D(filters, 3, padding=padding, activation="relu",
+                                data_format=_CHANNELS_LAST)(x)
+        x = keras.layers.MaxPooling2D(2, data_format=_CHANNELS_LAST)(x)
+    x = keras.layers.Flatten(data_format=_CHANNELS_LAST)(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    x = keras.layers.Dense(128, activation="relu")(x)
+    outputs = _head(x, num_classes, classifier)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def mlp(input_shape, num_classes, *, hidden=(256, 128), classifier="dense",
+        activation="relu", dropout=0.0, preprocessing=None, name="mlp"):
+    """A multilayer perceptron on flattened inputs.
+
+    Args:
+        input_shape: the shape of one sample (flattened first), e.g. `(64,)`
+            or `(8, 8, 1)`.
+        num_classes: number of output logits (1 for a binary sigmoid head).
+        hidden: the widths of the hidden layers, e.g. `(256, 128)`; `()`
+            gives a linear (multinomial logistic regression) model.
+        classifier: `"dense"` or `"cosine"` (`kimbalance.layers.CosineDense`).
+        activation: the hidden activation (any Keras activation name).
+        dropout: dropout rate after each hidden layer, in [0, 1).
+        preprocessing: `None`, a Keras layer or a list of layers applied to
+            the input first.
+        name: the model name.
+
+    Returns:
+        A `keras.Model` mapping inputs to `(batch, num_classes)` logits.
+
+    Raises:
+        ValueError: for a bad shape, class count, hidden widths, classifier,
+            dropout rate or preprocessing layer.
+
+    Examples:
+
+    >>> model = mlp((64,), 10, hidden=(32,))
+    >>> model.output_shape, model.count_params()
+    ((None, 10), 2410)
+    """
+    shape = _check_shape("input_shape", input_shape)
+    num_classes = check_int("num_classes", num_classes, low=1)
+    check_choice("classifier", classifier, _CLASSIFIERS)
+    dropout = check_float("dropout", dropout, low=0.0, high=1.0,
+                          high_inclusive=False)
+    if isinstance(hidden, numbers.Integral):
+        hidden = (hidden,)
+    if not isinstance(hidden, list | tuple) or not all(
+            isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
+            for w in hidden):
+        raise invalid("hidden", "a sequence of layer widths >= 1", hidden)
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError):
+        raise invalid("activation", "a Keras activation name or callable",
+                      activation) from None
+    inputs = keras.Input(shape, name="inputs")
+    x = _preprocess(inputs, preprocessing)
+    if len(shape) > 1:
+        x = keras.layers.Flatten()(x)
+    for width in hidden:
+        x = keras.layers.Dense(int(width), activation=activation)(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout)(x)
+    outputs = _head(x, num_classes, classifier)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def resnet32(input_shape=(32, 32, 3), num_classes=10, *, classifier="dense",
+             preprocessing=None, seed=None, name="resnet32"):
+    """The CIFAR ResNet-32 of He et al. (2016), as in LDAM-DRW's `resnet_cifar.py`.
+
+    A 3x3 convolution with 16 filters, then 3 stages of 5 basic blocks
+    (two 3x3 convolutions each, 16 / 32 / 64 filters, the first block of
+    stages 2 and 3 with stride 2), global average pooling and the classifier:
+    31 convolutions + 1 classifier = 32 layers, 0.46M parameters for 10
+    classes. The shortcut where the shape changes is option A of the paper
+    and of LDAM's code: take every other pixel and zero-pad the channels (no
+    parameters). Like the reference: convolutions without bias, batch
+    normalisation with torch's defaults (momentum 0.1, i.e. Keras 0.9,
+    epsilon 1e-5), Kaiming-normal (fan-in) initialisation of convolutions and
+    classifier, and strided convolutions padded by 1 pixel on each side
+    (torch `padding=1`), which keeps them aligned with the option-A shortcut.
+
+    The Kaiming-normal weights are drawn with NumPy from `seed`, so the same
+    seed gives the same initial network on torch, jax and tensorflow (and
+    building it needs no per-shape random kernels, which jax would compile).
+
+    Args:
+        input_shape: `(height, width, channels)`; CIFAR is `(32, 32, 3)`.
+        num_classes: number of output logits.
+        classifier: `"dense"` or `"cosine"` (`kimbalance.layers.CosineDense`,
+            LDAM's `NormedLinear`).
+        preprocessing: `None`, a Keras layer or a list of layers applied to
+            the input first (e.g. per-channel `Normalization`).
+        seed: int seed of the initial weights; by default one is drawn from
+            NumPy's global generator, which `keras.utils.set_random_seed`
+            seeds.
+        name: the model name.
+
+    Returns:
+        A `keras.Model` mapping images to `(batch, num_classes)` logits.
+
+    Raises:
+        ValueError: for a bad shape, class count, classifier, seed or
+            preprocessing layer.
+
+    Examples:
+
+    >>> model = resnet32()
+    >>> model.output_shape
+    (None, 10)
+    >>> sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    464154
+
+    References:
+        He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
+        Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
+        Margin Loss", NeurIPS 2019 (github.com/kaidic/LDAM-DRW).
+    """
+    shape = _check_image_shape(input_shape, min_side=1, allow_grayscale=False)
+    num_classes = check_int("num_classes", num_classes, low=1)
+    check_choice("classifier", classifier, _CLASSIFIERS)
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1))
+    seed = check_int("seed", seed, low=0)
+    seeds = iter(range(seed, seed + 64))  # one per kernel: 31 convolutions + 1
+    inputs = keras.Input(shape, name="images")
+    x = _preprocess(inputs, preprocessing)
+    x = _conv_bn(x, 16, stride=1, name="stem", seed=next(seeds))
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    in_filters = 16
+    for stage, filters in enumerate((16, 32, 64), start=1):
+        for block in range(5):
+            stride = 2 if (stage > 1 and block == 0) else 1
+            x = _basic_block(x, in_filters, filters, stride, seeds,
+                             name=f"stage{stage}_block{block}")
+            in_filters = filters
+    x = keras.layers.GlobalAveragePooling2D(data_format=_CHANNELS_LAST,
+                                            name="pool")(x)
+    outputs = _head(x, num_classes, classifier,
+                    kernel_initializer=KaimingNormal(next(seeds)))
+    return keras.Model(inputs, outputs, name=name)
+
+
+@export
+class KaimingNormal(keras.initializers.Initializer):
+    """`torch.nn.init.kaiming_normal_` drawn with NumPy: N(0, 2 / fan_in).
+
+    Untruncated, fan-in mode, ReLU gain; fan-in is the product of all kernel
+    dimensions but the last (Keras kernels are `(..., in, out)`). The values
+    depend only on `seed` and the shape, so they are the same on every
+    backend. Used by `resnet32`.
+
+    Args:
+        seed: int seed; `None` draws fresh values on each call.
+    """
+
+    def __init__(self, seed=None):
+        self.seed = None if seed is None else check_int("seed", seed, low=0)
+
+    def __call__(self, shape, dtype=None):
+        fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else int(shape[0])
+        rng = np.random.default_rng(self.seed)
+        values = rng.standard_normal(tuple(shape)) * np.sqrt(2.0 / max(fan_in, 1))
+        return ops.convert_to_tensor(values, dtype=dtype or keras.config.floatx())
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+def _conv_bn(x, filters, stride, name, seed):
+    if stride > 1:
+        x = keras.layers.ZeroPadding2D(1, data_format=_CHANNELS_LAST,
+                                       name=f"{name}_pad")(x)
+    x = keras.layers.Conv2D(
+        filters, 3, strides=stride, padding="valid" if stride > 1 else "same",
+        use_bias=False, kernel_initializer=KaimingNormal(seed),
+        data_format=_CHANNELS_LAST, name=f"{name}_conv")(x)
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                           name=f"{name}_bn")(x)
+
+
+def _basic_block(x, in_filters, filters, stride, seeds, name):
+    out = _conv_bn(x, filters, stride, name=f"{name}_1", seed=next(seeds))
+    out = keras.layers.ReLU(name=f"{name}_relu1")(out)
+    out = _conv_bn(out, filters, 1, name=f"{name}_2", seed=next(seeds))
+    if stride != 1 or in_filters != filters:
+        x = OptionAShortcut(stride=stride, pad_channels=(filters - in_filters) // 2,
+                            name=f"{name}_shortcut")(x)
+    out = keras.layers.Add(name=f"{name}_add")([out, x])
+    return keras.layers.ReLU(name=f"{name}_relu2")(out)
+
+
+@export
+class OptionAShortcut(keras.layers.Layer):
+    """ResNet option-A shortcut: spatial subsampling and zero channel padding.
+
+    `x[:, ::stride, ::stride, :]` padded with `pad_channels` zero channels on
+    each side (He et al. 2016; LDAM's `LambdaLayer`). No weights. Used by
+    `resnet32`; registered so saved models load on any backend.
+
+    Args:
+        stride: the spatial subsampling step.
+        pad_channels: zero channels added before and after the input channels.
+    """
+
+    def __init__(self, stride=2, pad_channels=0, **kwargs):
+        super().__init__(**kwargs)
+        self.stride = check_int("stride", stride, low=1)
+        self.pad_channels = check_int("pad_channels", pad_channels, low=0)
+
+    def call(self, inputs):
+        x = inputs[:, :: self.stride, :: self.stride, :]
+        pad = self.pad_channels
+        return ops.pad(x, [[0, 0], [0, 0], [0, 0], [pad, pad]])
+
+    def compute_output_shape(self, input_shape):
+        def sub(side):
+            return None if side is None else -(-side // self.stride)
+
+        channels = input_shape[3]
+        return (input_shape[0], sub(input_shape[1]), sub(input_shape[2]),
+                None if channels is None else channels + 2 * self.pad_channels)
+
+    def get_config(self):
+        return {**super().get_config(), "stride": self.stride,
+                "pad_channels": self.pad_channels}
+
+
+def _head(x, num_classes, classifier, kernel_initializer=None):
+    if classifier == "cosine":
+        from kimbalance.layers import CosineDense
+
+        return CosineDense(num_classes, name="logits")(x)
+    kwargs = {} if kernel_initializer is None else {
+        "kernel_initializer": kernel_initializer}
+    return keras.layers.Dense(num_classes, name="logits", **kwargs)(x)
+
+
+def _preprocess(x, preprocessing):
+    if preprocessing is None:
+        return x
+    layers = (list(preprocessing) if isinstance(preprocessing, list | tuple)
+              else [preprocessing])
+    if not layers or not all(isinstance(layer, keras.layers.Layer)
+                             for layer in layers):
+        raise invalid("preprocessing", "None, a Keras layer or a list of Keras "
+                      "layers", preprocessing)
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def _check_shape(name, input_shape):
+    if (not isinstance(input_shape, list | tuple) or not input_shape or not all(
+            isinstance(side, numbers.Integral) and not isinstance(side, bool)
+            and side >= 1 for side in input_shape)):
+        raise invalid(name, "a non-empty tuple of positive ints (the shape of one "
+                      "sample, without the batch axis)", input_shape)
+    return tuple(int(side) for side in input_shape)
+
+
+def _check_image_shape(input_shape, *, min_side, allow_grayscale):
+    shape = _check_shape("input_shape", input_shape)
+    ranks = (2, 3) if allow_grayscale else (3,)
+    if len(shape) not in ranks:
+        expected = ("(height, width, channels) or (height, width)"
+                    if allow_grayscale else "(height, width, channels)")
+        raise invalid("input_shape", expected, input_shape)
+    if min(shape[:2]) < min_side:
+        raise invalid("input_shape", f"image sides >= {min_side}", input_shape)
+    return shape
