@@ -324,9 +324,9 @@ def _check_explicit_counts(profile, num_classes):
             or not np.all(counts == np.floor(counts)) or np.any(counts < 0)):
         raise invalid("profile", f"one of {list(PROFILES)} or a 1-D sequence of "
                       "per-class counts (ints >= 0)", profile)
-    if counts.shape[0] < num_classes:
+    if counts.shape[0] != num_classes:
         raise invalid("profile", f"one count for each of the {num_classes} classes "
-                      f"in y (got {counts.shape[0]})", profile)
+                      f"(got {counts.shape[0]})", profile)
     if counts.sum() == 0:
         raise invalid("profile", "counts with at least one sample", profile)
     return counts.astype(np.int64)
@@ -349,15 +349,12 @@ def _target_counts(labels, width, *, profile, ratio, minority_fraction,
                             low=2)
     available = np.bincount(labels, minlength=num_classes).astype(np.int64)
     ratio = check_float("ratio", ratio, low=1.0)
+    _minority_size(num_classes, minority_fraction)  # validated for every profile
     if explicit:
         if class_order is not None:
             raise invalid("class_order", "None when `profile` lists per-class "
                           "counts (counts[c] is the count of class c)", class_order)
-        _minority_size(num_classes, minority_fraction)  # validated all the same
         targets = _check_explicit_counts(profile, num_classes)
-        if targets.shape[0] != num_classes:
-            raise invalid("profile", f"{num_classes} per-class counts",
-                          profile)
         _check_available(targets, available, "profile", profile)
         return targets, available
     order = _check_class_order(class_order, num_classes)
@@ -374,7 +371,6 @@ def _target_counts(labels, width, *, profile, ratio, minority_fraction,
         by_rank = step_counts(n_max, num_classes, ratio, minority_fraction)
     else:
         by_rank = linear_counts(n_max, num_classes, ratio)
-    _minority_size(num_classes, minority_fraction)
     targets = np.empty(num_classes, dtype=np.int64)
     targets[order] = by_rank
     _check_available(targets, available, "n_max", n_max)
@@ -390,12 +386,21 @@ def _check_available(targets, available, name, value):
                       value)
 
 
+def _members_by_class(labels, num_classes):
+    """Yields (class, ascending indices of its samples); O(N log N) overall."""
+    order = np.argsort(labels, kind="stable")
+    ends = np.cumsum(np.bincount(labels, minlength=num_classes))
+    starts = ends - np.bincount(labels, minlength=num_classes)
+    for c in range(num_classes):
+        yield c, order[starts[c]:ends[c]]
+
+
 def _select(labels, targets, seed):
     chosen = []
-    for c, n in enumerate(targets.tolist()):
+    for c, members in _members_by_class(labels, targets.shape[0]):
+        n = int(targets[c])
         if n == 0:
             continue
-        members = np.flatnonzero(labels == c)
         # One generator per class: the samples kept for a class do not depend on
         # the other classes' counts, and a smaller count keeps a subset of a
         # larger one (imbalance sweeps nest).
@@ -881,8 +886,9 @@ def stratified_split(y, *, test_size, seed=0, multi_label=None):
         counts = np.bincount(target).astype(np.int64)
         per_class = _allocate(counts, n_val, rng)
         val = []
-        for c in np.flatnonzero(counts):
-            members = np.flatnonzero(target == c)
+        for c, members in _members_by_class(target, counts.shape[0]):
+            if members.shape[0] == 0:
+                continue
             val.append(members[rng.permutation(members.shape[0])[:per_class[c]]])
         val_idx = np.sort(np.concatenate(val))
     else:
