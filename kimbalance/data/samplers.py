@@ -454,20 +454,33 @@ class Sampler:
     def _arrange(self, epoch, positions, targets):
         return _permutation_at(self._size, (self.seed, epoch), positions)
 
-    def _arrange_all(self, epoch, targets):
-        return _full_permutation(self._size, (self.seed, epoch))
+    def _arrange_items(self, epoch, items, targets):
+        """Puts the class-major `items` in epoch order (default: a shuffle)."""
+        if self._size <= _EXPLICIT_LIMIT:
+            # Same swaps as `permutation(n)`, applied in place: items[perm].
+            _rng(self.seed, epoch).shuffle(items)
+            return items
+        return items[_full_permutation(self._size, (self.seed, epoch))]
+
+    def _class_items(self, epoch, cls, count, targets):
+        """Dataset indices of the slots k = 0..count-1 of class `cls`."""
+        k = np.arange(count, dtype=np.int64)
+        return self._to_dataset(self._offsets[cls]
+                                + self._members(epoch, cls, k, targets))
+
+    def _class_range(self, cls):
+        start = int(self._offsets[cls])
+        stop = start + int(self.counts[cls])
+        if self._order is None:
+            return np.arange(start, stop, dtype=np.int64)
+        return self._order[start:stop]
 
     def _full_epoch(self, epoch):
         targets = self._targets(epoch)
-        slots = np.empty(self._size, dtype=np.int64)
-        start = 0
-        for cls in np.flatnonzero(targets):
-            stop = start + int(targets[cls])
-            k = np.arange(stop - start, dtype=np.int64)
-            slots[start:stop] = self._offsets[cls] + self._members(epoch, cls, k,
-                                                                   targets)
-            start = stop
-        return self._to_dataset(slots[self._arrange_all(epoch, targets)])
+        items = np.concatenate([self._class_items(epoch, cls, int(targets[cls]),
+                                                  targets)
+                                for cls in np.flatnonzero(targets)])
+        return self._arrange_items(epoch, items, targets)
 
     def _positions(self, epoch, positions):
         targets = self._targets(epoch)
@@ -546,6 +559,9 @@ class InstanceSampler(Sampler):
 
     def _members(self, epoch, cls, k, targets):
         return k
+
+    def _class_items(self, epoch, cls, count, targets):
+        return self._class_range(cls).copy()
 
 
 def _strategy_targets(strategy, counts, kind):
@@ -679,15 +695,32 @@ class RandomOverSampler(Sampler):
     def _targets(self, epoch):
         return self.target_counts
 
+    def _top_up_keys(self, epoch):
+        return _rng(self.seed, epoch, _TOP_UP, 0).bit_generator.random_raw(
+            self.num_classes)
+
     def _members(self, epoch, cls, k, targets):
         n = int(self.counts[cls])
         top_up = k >= n
         if not np.any(top_up):
             return k
         out = k.copy()
-        key = _raw_key(self.seed, epoch, _TOP_UP, cls)
+        key = self._top_up_keys(epoch)[cls]
         out[top_up] = (_hash(key, k[top_up]) % np.uint64(n)).astype(np.int64)
         return out
+
+    def _full_epoch(self, epoch):
+        keys = self._top_up_keys(epoch)
+        pieces = []
+        for cls in np.flatnonzero(self.target_counts):
+            members = self._class_range(cls)
+            n, t = int(self.counts[cls]), int(self.target_counts[cls])
+            pieces.append(members)
+            if t > n:
+                k = np.arange(n, t, dtype=np.uint64)
+                pieces.append(members[(_hash(keys[cls], k) % np.uint64(n))
+                                      .astype(np.int64)])
+        return self._arrange_items(epoch, np.concatenate(pieces), self.target_counts)
 
 
 class RandomUnderSampler(Sampler):
@@ -849,8 +882,9 @@ class ClassBalancedSampler(Sampler):
              + within)
         return (np.cumsum(targets) - targets)[classes] + k
 
-    def _arrange_all(self, epoch, targets):
-        return self._arrange(epoch, np.arange(self._size, dtype=np.int64), targets)
+    def _arrange_items(self, epoch, items, targets):
+        return items[self._arrange(epoch, np.arange(self._size, dtype=np.int64),
+                                   targets)]
 
     def _members(self, epoch, cls, k, targets):
         return self._quota_members(epoch, cls, k)
