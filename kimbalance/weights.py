@@ -260,6 +260,9 @@ def sample_weights(y, class_weight):
     """
     y = _as_label_array(y)
     if y.ndim == 1:
+        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+            # astype(int64) below would silently truncate 1.5 to class 1.
+            raise invalid("y", "integer class ids", y)
         counts = class_counts(y) if isinstance(class_weight, str) else None
         num_classes = (len(counts) if counts is not None
                        else _num_classes_of(class_weight, y))
