@@ -1,3 +1,436 @@
-"""(being written)"""
+"""Multi-label losses for imbalanced labels: asymmetric loss and DB loss.
 
-__all__ = []
+Both take multi-hot targets (N, L) of 0/1 values with scores (N, L) and return
+one value per sample; reduction and `sample_weight` are left to
+`keras.losses.Loss`.
+"""
+
+import math
+
+import numpy as np
+from keras import ops
+
+from kimbalance._api import export
+from kimbalance._validation import (
+    check_bool,
+    check_float,
+    check_int,
+    check_vector,
+    invalid,
+)
+from kimbalance.losses._common import KimbalanceLoss, to_float32
+
+__all__ = [
+    "AsymmetricLoss",
+    "DistributionBalancedLoss",
+    "asymmetric_loss",
+    "distribution_balanced_loss",
+]
+
+
+def _multi_hot_targets(y_true, y_pred):
+    """Returns `y_true` as a float tensor like `y_pred`; checks static shapes."""
+    y_true = ops.convert_to_tensor(y_true)
+    pred_shape = tuple(y_pred.shape)
+    if len(pred_shape) < 2:
+        raise invalid("y_pred", "multi-label scores of shape (N, L)",
+                      f"<tensor of shape {pred_shape}>")
+    true_shape = tuple(y_true.shape)
+    same_rank = len(true_shape) == len(pred_shape)
+    if not same_rank or (true_shape[-1] is not None and pred_shape[-1] is not None
+                         and true_shape[-1] != pred_shape[-1]):
+        raise invalid("y_true", f"multi-hot labels of the shape of y_pred "
+                      f"{pred_shape}", f"<tensor of shape {true_shape}>")
+    return ops.cast(y_true, y_pred.dtype)
+
+
+def _check_label_counts(value):
+    counts = check_vector("label_counts", value, nonnegative=False)
+    if np.any(counts <= 0):
+        raise invalid("label_counts", "per-label positive counts > 0 (every label "
+                      "needs at least one positive training sample)", value)
+    return counts
+
+
+def _check_width(name, counts, y_pred):
+    width = y_pred.shape[-1]
+    if width is not None and width != counts.shape[0]:
+        raise invalid(name, f"one count per label of y_pred ({width} labels); "
+                      f"got {counts.shape[0]}", counts)
+
+
+def _power(base, exponent):
+    """`base ** exponent` for base >= 0 and a Python exponent >= 0.
+
+    Finite gradient everywhere: at base 0 the value is 0 (1 for exponent 0)
+    and the gradient 0, instead of `0 * inf` for exponents below 1.
+    """
+    if exponent == 0:
+        return ops.ones_like(base)
+    if exponent == 1:
+        return base
+    positive = ops.greater(base, 0.0)
+    safe = ops.where(positive, base, ops.ones_like(base))
+    return ops.where(positive, ops.power(safe, exponent), ops.zeros_like(base))
+
+
+def _check_asl_args(gamma_neg, gamma_pos, clip, eps, from_logits,
+                    stop_gradient_focusing):
+    return (
+        check_float("gamma_neg", gamma_neg, low=0.0),
+        check_float("gamma_pos", gamma_pos, low=0.0),
+        check_float("clip", clip, low=0.0, high=1.0, high_inclusive=False),
+        check_float("eps", eps, low=0.0, high=1.0, low_inclusive=False,
+                    high_inclusive=False),
+        check_bool("from_logits", from_logits),
+        check_bool("stop_gradient_focusing", stop_gradient_focusing),
+    )
+
+
+@export
+def asymmetric_loss(y_true, y_pred, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
+                    eps=1e-8, from_logits=True, stop_gradient_focusing=True):
+    """Asymmetric loss (ASL) for multi-label classification, per sample.
+
+    With `p = sigmoid(z)` per label, ASL shifts the negative probability,
+    `p_m = max(p - clip, 0)` (the official `xs_neg = min(1 - p + clip, 1)`),
+    and focuses positives and negatives with different exponents:
+
+    `L = -sum_labels [ y (1 - p)^gamma_pos log(max(p, eps))
+                       + (1 - y) p_m^gamma_neg log(max(1 - p_m, eps)) ]`
+
+    This is the official `AsymmetricLoss` (Alibaba-MIIL/ASL,
+    `src/loss_functions/losses.py`), including the `eps` clamp inside the
+    logs; its value is `-loss.sum()` over the batch and labels, so the
+    per-sample value here is the sum over labels and Keras' default
+    reduction gives the official value divided by the batch size (use
+    `reduction="sum"` for the official scalar). From logits the logs are taken
+    in log space (`log_sigmoid`), which is exact where the official float32
+    `log(sigmoid(z))` rounds. Targets are multi-hot 0/1; a soft target `y`
+    interpolates the positive and negative terms linearly.
+
+    Args:
+        y_true: multi-hot targets (N, L).
+        y_pred: logits (N, L), or probabilities when `from_logits=False`.
+        gamma_neg: the focusing exponent of negatives, >= 0.
+        gamma_pos: the focusing exponent of positives, >= 0.
+        clip: the probability margin of negatives, in [0, 1); 0 turns the
+            shift off.
+        eps: the lower clamp of the probabilities inside the logs, in (0, 1).
+        from_logits: whether `y_pred` holds logits (default True).
+        stop_gradient_focusing: whether the focusing weights are constants for
+            the gradient (the official `disable_torch_grad_focal_loss`). True
+            by default, the default of the official `AsymmetricLoss`
+            (`disable_torch_grad_focal_loss=True`: the weights are computed
+            with autograd off). False lets the gradient flow through the
+            weights, as the official `AsymmetricLossOptimized` does by default
+            (`False`), and as the official `AsymmetricLoss` does in the
+            repository's latest `losses.py`, where the two lines that turn
+            autograd off are commented out (so its flag has no effect there).
+
+    Returns:
+        A float tensor of shape (N,).
+
+    Raises:
+        ValueError: for `gamma_neg < 0`, `gamma_pos < 0`, `clip` outside
+            [0, 1), `eps` outside (0, 1), non-bool flags, or `y_true` /
+            `y_pred` of the wrong shape.
+
+    Examples:
+
+    >>> loss = asymmetric_loss([[1.0, 0.0, 0.0]], [[2.0, -1.0, 3.0]])
+    >>> np.round(np.asarray(loss, dtype="float64"), 4).tolist()
+    [1.5611]
+
+    References:
+        Ridnik et al., "Asymmetric Loss For Multi-Label Classification",
+        ICCV 2021. Official code: github.com/Alibaba-MIIL/ASL.
+    """
+    gamma_neg, gamma_pos, clip, eps, from_logits, stop_gradient_focusing = (
+        _check_asl_args(gamma_neg, gamma_pos, clip, eps, from_logits,
+                        stop_gradient_focusing))
+    y_pred = to_float32(y_pred)
+    y = _multi_hot_targets(y_true, y_pred)
+    log_eps = math.log(eps)
+    if from_logits:
+        p = ops.sigmoid(y_pred)
+        q = ops.sigmoid(-y_pred)  # 1 - p without cancellation
+        log_p = ops.maximum(ops.log_sigmoid(y_pred), log_eps)
+        if clip > 0:
+            log_q = ops.log(ops.clip(q + clip, eps, 1.0))
+        else:
+            log_q = ops.maximum(ops.log_sigmoid(-y_pred), log_eps)
+    else:
+        p = ops.clip(y_pred, 0.0, 1.0)
+        q = 1.0 - p
+        log_p = ops.log(ops.maximum(p, eps))
+        log_q = ops.log(ops.clip(q + clip, eps, 1.0))
+    positive_term = y * log_p
+    negative_term = (1.0 - y) * log_q
+    if gamma_neg > 0 or gamma_pos > 0:
+        if from_logits:
+            # (1 - p) ** gamma_pos in log space, smooth for any gamma_pos.
+            w_pos = ops.exp(gamma_pos * ops.log_sigmoid(-y_pred))
+        else:
+            w_pos = _power(q, gamma_pos)
+        if from_logits and clip == 0:
+            w_neg = ops.exp(gamma_neg * ops.log_sigmoid(y_pred))
+        else:
+            w_neg = _power(ops.maximum(p - clip, 0.0), gamma_neg)
+        if stop_gradient_focusing:
+            w_pos = ops.stop_gradient(w_pos)
+            w_neg = ops.stop_gradient(w_neg)
+        positive_term = positive_term * w_pos
+        negative_term = negative_term * w_neg
+    return -ops.sum(positive_term + negative_term, axis=-1)
+
+
+def _check_db_args(label_counts, num_samples, rebalance, map_alpha, map_beta,
+                   map_gamma, neg_scale, init_bias, focal_gamma, balance_param):
+    counts = _check_label_counts(label_counts)
+    num_samples = check_int("num_samples", num_samples, low=1)
+    if np.any(counts > num_samples):
+        raise invalid("label_counts", f"counts <= num_samples={num_samples} (a "
+                      "label cannot have more positives than there are training "
+                      "samples)", label_counts)
+    args = dict(
+        rebalance=check_bool("rebalance", rebalance),
+        map_alpha=check_float("map_alpha", map_alpha, low=0.0),
+        map_beta=check_float("map_beta", map_beta, low=0.0),
+        map_gamma=check_float("map_gamma", map_gamma),
+        neg_scale=check_float("neg_scale", neg_scale, low=0.0, low_inclusive=False),
+        init_bias=check_float("init_bias", init_bias, low=0.0),
+        focal_gamma=check_float("focal_gamma", focal_gamma, low=0.0),
+        balance_param=check_float("balance_param", balance_param, low=0.0,
+                                  low_inclusive=False),
+    )
+    if args["init_bias"] > 0 and np.any(counts >= num_samples):
+        raise invalid("label_counts", f"counts < num_samples={num_samples} when "
+                      "init_bias > 0 (the initial bias is -log(num_samples / n - 1))",
+                      label_counts)
+    return counts, num_samples, args
+
+
+def _db_bias(counts, num_samples, init_bias, neg_scale):
+    if init_bias == 0:
+        return np.zeros_like(counts)
+    return -np.log(num_samples / counts - 1.0) * init_bias / neg_scale
+
+
+@export
+def distribution_balanced_loss(y_true, y_pred, *, label_counts, num_samples,
+                               rebalance=True, map_alpha=0.1, map_beta=10.0,
+                               map_gamma=0.2, neg_scale=2.0, init_bias=0.05,
+                               focal_gamma=2.0, balance_param=2.0):
+    """Distribution-balanced (DB) loss for multi-label classification, per sample.
+
+    The official `ResampleLoss` with `reweight_func='rebalance'`
+    (wutong16/DistributionBalancedLoss, `mllt/models/losses/resample_loss.py`),
+    in three parts, for logits `z`, multi-hot `y`, label counts `n_c` and
+    `N = num_samples` training samples:
+
+    1. Rebalanced weighting (`rebalance`): for sample i,
+       `r_ic = (1 / n_c) / sum_k y_ik / n_k` and the weight
+       `w_ic = sigmoid(map_beta * (r_ic - map_gamma)) + map_alpha`, for
+       positive and negative labels alike (a sample without positives gets
+       `1 + map_alpha`, the official `sigmoid(inf)`).
+    2. Negative-tolerant regularisation: every logit gets the initial bias
+       `b_c = -log(N / n_c - 1) * init_bias / neg_scale`, negative labels'
+       logits are multiplied by `neg_scale` and their weight divided by it:
+       `z' = (z + b) * (y + (1 - y) * neg_scale)`,
+       `w' = w * (y + (1 - y) / neg_scale)`.
+    3. Focal: `l = balance_param * (1 - p_t)^focal_gamma * w' * BCE(z', y)` with
+       `p_t = exp(-BCE(z', y))`.
+
+    The official loss is the mean of `l` over the batch and the labels; the
+    per-sample value here is the mean over labels, so Keras' default
+    reduction gives the official value. The defaults are those of the
+    official COCO-MLT config (`configs/coco/LT_resnet50_pfc_DB.py`:
+    `focal=dict(focal=True, balance_param=2.0, gamma=2)`,
+    `logit_reg=dict(neg_scale=2.0, init_bias=0.05)`,
+    `map_param=dict(alpha=0.1, beta=10.0, gamma=0.2)`).
+    With `rebalance=False`, `neg_scale=1`, `init_bias=0`, `focal_gamma=0` and
+    `balance_param=1` it is the binary cross-entropy averaged over labels.
+
+    Args:
+        y_true: multi-hot targets (N, L).
+        y_pred: logits (N, L) (the loss works on logits only).
+        label_counts: positive training samples per label, L values > 0, e.g.
+            `kimbalance.weights.class_counts(y_train)`.
+        num_samples: the number of training samples (`len(y_train)`), which
+            the initial bias needs (the official `train_num`); every count must
+            be below it when `init_bias > 0`.
+        rebalance: whether to apply the rebalanced weighting.
+        map_alpha: the weight floor `alpha` of the mapping, >= 0.
+        map_beta: the slope `beta` of the mapping, >= 0.
+        map_gamma: the shift `gamma` of the mapping.
+        neg_scale: the negative-logit scale `lambda`, > 0 (1 turns it off).
+        init_bias: the bias factor `kappa`, >= 0 (0 turns the bias off).
+        focal_gamma: the focal exponent, >= 0 (0 turns focusing off).
+        balance_param: the constant factor of the focal term, > 0.
+
+    Returns:
+        A float tensor of shape (N,).
+
+    Raises:
+        ValueError: for counts <= 0, non-finite or above `num_samples`,
+            `num_samples < 1`, invalid hyperparameters, `y_true` / `y_pred` of
+            the wrong shape, or `label_counts` whose length is not the number
+            of labels of `y_pred`.
+
+    Examples:
+
+    >>> loss = distribution_balanced_loss(
+    ...     [[1.0, 0.0, 1.0]], [[1.0, -2.0, 0.5]],
+    ...     label_counts=[500, 40, 8], num_samples=1000)
+    >>> np.round(np.asarray(loss, dtype="float64"), 4).tolist()
+    [0.0666]
+
+    References:
+        Wu et al., "Distribution-Balanced Loss for Multi-Label Classification
+        in Long-Tailed Datasets", ECCV 2020. Official code:
+        github.com/wutong16/DistributionBalancedLoss.
+    """
+    counts, num_samples, args = _check_db_args(
+        label_counts, num_samples, rebalance, map_alpha, map_beta, map_gamma,
+        neg_scale, init_bias, focal_gamma, balance_param)
+    y_pred = to_float32(y_pred)
+    _check_width("label_counts", counts, y_pred)
+    y = _multi_hot_targets(y_true, y_pred)
+    dtype = y_pred.dtype
+    neg_scale = args["neg_scale"]
+
+    if args["rebalance"]:
+        inv_freq = ops.convert_to_tensor(1.0 / counts, dtype)
+        repeat_rate = ops.sum(y * inv_freq, axis=-1, keepdims=True)
+        has_positive = ops.greater(repeat_rate, 0.0)
+        safe_rate = ops.where(has_positive, repeat_rate, ops.ones_like(repeat_rate))
+        mapped = ops.sigmoid(args["map_beta"] * (inv_freq / safe_rate
+                                                 - args["map_gamma"]))
+        weight = ops.where(has_positive, mapped, ops.ones_like(mapped))
+        weight = weight + args["map_alpha"]
+    else:
+        weight = ops.ones_like(y)
+    bias = _db_bias(counts, num_samples, args["init_bias"], neg_scale)
+    logits = y_pred + ops.convert_to_tensor(bias, dtype)
+    logits = logits * (y + (1.0 - y) * neg_scale)
+    weight = weight * (y + (1.0 - y) / neg_scale)
+
+    # BCE with logits in the stable form max(z, 0) - z y + log(1 + exp(-|z|)).
+    bce = ops.relu(logits) - logits * y + ops.log1p(ops.exp(-ops.abs(logits)))
+    loss = weight * bce
+    if args["focal_gamma"] > 0:
+        loss = loss * _power(-ops.expm1(-bce), args["focal_gamma"])
+    loss = args["balance_param"] * loss
+    return ops.mean(loss, axis=-1)
+
+
+@export
+class AsymmetricLoss(KimbalanceLoss):
+    """Asymmetric loss for multi-label classification (Ridnik et al., 2021).
+
+    Per-sample sum over labels of the official ASL terms; see
+    `asymmetric_loss` for the formula and `stop_gradient_focusing`. The
+    default reduction averages the per-sample sums over the batch; the
+    official `AsymmetricLoss` returns the sum over the batch as well
+    (`reduction="sum"`).
+
+    Args:
+        gamma_neg: the focusing exponent of negatives, >= 0.
+        gamma_pos: the focusing exponent of positives, >= 0.
+        clip: the probability margin of negatives, in [0, 1).
+        eps: the lower clamp of the probabilities inside the logs, in (0, 1).
+        from_logits: whether predictions are logits (default True).
+        stop_gradient_focusing: whether the focusing weights are constants for
+            the gradient (default True, as the official `AsymmetricLoss`
+            default `disable_torch_grad_focal_loss=True`).
+        reduction: a Keras reduction.
+        name: the loss name.
+        dtype: the dtype of the loss computation (float32 by default, also
+            under mixed precision policies).
+
+    Raises:
+        ValueError: for invalid arguments (see `asymmetric_loss`).
+
+    Examples:
+
+    >>> loss = AsymmetricLoss()
+    >>> round(float(loss([[1.0, 0.0, 0.0]], [[2.0, -1.0, 3.0]])), 4)
+    1.5611
+
+    References:
+        Ridnik et al., "Asymmetric Loss For Multi-Label Classification",
+        ICCV 2021. Official code: github.com/Alibaba-MIIL/ASL.
+    """
+
+    fn = asymmetric_loss
+
+    def __init__(self, gamma_neg=4.0, gamma_pos=1.0, clip=0.05, eps=1e-8,
+                 from_logits=True, stop_gradient_focusing=True, *,
+                 reduction="sum_over_batch_size", name="asymmetric_loss",
+                 dtype=None):
+        gamma_neg, gamma_pos, clip, eps, from_logits, stop_gradient_focusing = (
+            _check_asl_args(gamma_neg, gamma_pos, clip, eps, from_logits,
+                            stop_gradient_focusing))
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         gamma_neg=gamma_neg, gamma_pos=gamma_pos, clip=clip,
+                         eps=eps, from_logits=from_logits,
+                         stop_gradient_focusing=stop_gradient_focusing)
+
+
+@export
+class DistributionBalancedLoss(KimbalanceLoss):
+    """Distribution-balanced loss for multi-label classification (Wu et al., 2020).
+
+    Rebalanced weighting, negative-tolerant regularisation and focal
+    focusing on logits, with the official COCO-MLT hyperparameters by
+    default; see `distribution_balanced_loss`. The per-sample value is the
+    mean over labels, so the default reduction gives the official value (the
+    mean over batch and labels).
+
+    Args:
+        label_counts: positive training samples per label, L values > 0.
+        num_samples: the number of training samples (for the initial bias).
+        rebalance: whether to apply the rebalanced weighting.
+        map_alpha: the weight floor of the mapping, >= 0.
+        map_beta: the slope of the mapping, >= 0.
+        map_gamma: the shift of the mapping.
+        neg_scale: the negative-logit scale, > 0.
+        init_bias: the bias factor, >= 0.
+        focal_gamma: the focal exponent, >= 0.
+        balance_param: the constant factor of the focal term, > 0.
+        reduction: a Keras reduction.
+        name: the loss name.
+        dtype: the dtype of the loss computation (float32 by default, also
+            under mixed precision policies).
+
+    Raises:
+        ValueError: for invalid arguments (see `distribution_balanced_loss`).
+
+    Examples:
+
+    >>> y_train = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 0]])
+    >>> loss = DistributionBalancedLoss(
+    ...     label_counts=y_train.sum(axis=0), num_samples=len(y_train))
+    >>> round(float(loss(y_train, np.zeros((4, 3)))), 4)
+    0.2414
+
+    References:
+        Wu et al., "Distribution-Balanced Loss for Multi-Label Classification
+        in Long-Tailed Datasets", ECCV 2020. Official code:
+        github.com/wutong16/DistributionBalancedLoss.
+    """
+
+    fn = distribution_balanced_loss
+
+    def __init__(self, label_counts, num_samples, *, rebalance=True, map_alpha=0.1,
+                 map_beta=10.0, map_gamma=0.2, neg_scale=2.0, init_bias=0.05,
+                 focal_gamma=2.0, balance_param=2.0,
+                 reduction="sum_over_batch_size",
+                 name="distribution_balanced_loss", dtype=None):
+        counts, num_samples, args = _check_db_args(
+            label_counts, num_samples, rebalance, map_alpha, map_beta, map_gamma,
+            neg_scale, init_bias, focal_gamma, balance_param)
+        super().__init__(name=name, reduction=reduction, dtype=dtype,
+                         label_counts=counts.tolist(), num_samples=num_samples,
+                         **args)
