@@ -361,7 +361,8 @@ class Sampler:
             stop: end of the slice (exclusive); defaults to `len(self)`.
 
         Returns:
-            A read-only int64 array of dataset indices.
+            An int64 array of dataset indices (a read-only view when the
+            epoch is materialised).
         """
         epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
         start = check_int("start", start, low=0, high=self._size)
@@ -376,7 +377,8 @@ class Sampler:
             epoch: int >= 0; defaults to the current epoch.
 
         Returns:
-            An int64 array of shape (num_classes,) summing to `len(self)`.
+            An int64 array of shape (num_classes,) summing to `len(self)`
+            (for `MultiLabelOverSampler`: positives per label in the epoch).
         """
         epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
         return self._targets(epoch).copy()
@@ -862,13 +864,17 @@ class ClassBalancedSampler(Sampler):
                                                   rank[present]))
         return targets
 
-    def _arrange(self, epoch, positions, targets):
+    def _arrange(self, epoch, positions, targets, whole_epoch=False):
         order, rank = self._class_order(epoch)
         size, base, extra = self.batch_size, self._base, self._extra
         num_present = self._present.shape[0]
         block, offset = np.divmod(positions, size)
-        unique_blocks, row = np.unique(block, return_inverse=True)
+        if whole_epoch:
+            unique_blocks, row = np.arange(self.num_blocks), block
+        else:
+            unique_blocks, row = np.unique(block, return_inverse=True)
         counters = unique_blocks[:, None] * size + np.arange(size)
+        # Within a block, slots are dealt in the order of keyed random sort keys.
         shuffles = np.argsort(_hash(_raw_key(self.seed, epoch, _BLOCK, 0), counters),
                               axis=1, kind="stable")
         slot = shuffles[row.reshape(-1), offset]
@@ -884,7 +890,7 @@ class ClassBalancedSampler(Sampler):
 
     def _arrange_items(self, epoch, items, targets):
         return items[self._arrange(epoch, np.arange(self._size, dtype=np.int64),
-                                   targets)]
+                                   targets, whole_epoch=True)]
 
     def _members(self, epoch, cls, k, targets):
         return self._quota_members(epoch, cls, k)

@@ -81,7 +81,6 @@ def test_epoch_class_counts_match_the_indices(build):
 
 
 def test_no_global_random_state_is_read_or_written():
-    state = np.random.get_state()[1].copy()
     np.random.seed(1)
     a = RandomOverSampler(Y, seed=5).indices(0)
     np.random.seed(2)
@@ -91,7 +90,6 @@ def test_no_global_random_state_is_read_or_written():
     before = np.random.get_state()[1].copy()
     RandomUnderSampler(Y, seed=5).indices(4)
     np.testing.assert_array_equal(np.random.get_state()[1], before)
-    del state
 
 
 def test_different_seeds_differ():
