@@ -16,24 +16,6 @@ X = np.arange(100, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
 Y3 = np.repeat([0, 1, 2], [70, 20, 10])
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_session():
-    """Overrides the conftest fixture for the NumPy-only tests of this module.
-
-    (`keras.backend.clear_session()` runs a full garbage collection, about a
-    second per test on the shared CI machine; the `model.fit` tests ask for
-    `keras_session` instead.)
-    """
-    yield
-
-
-@pytest.fixture
-def keras_session():
-    keras.utils.set_random_seed(1337)
-    keras.backend.clear_session()
-    yield
-
-
 def epoch_indices(gen):
     return np.concatenate([gen.batch_indices(i) for i in range(len(gen))])
 
@@ -310,7 +292,7 @@ class SwitchWeights(keras.callbacks.Callback):
         self.seen.append(self.generator.epoch)
 
 
-def test_fit_with_sample_weights_a_schedule_and_workers(keras_session):
+def test_fit_with_sample_weights_a_schedule_and_workers():
     x = (X / 100.0).astype(np.float32)
     gen = BalancedBatchGenerator(x, Y3, sampler="progressive", batch_size=32,
                                  class_weight="none", workers=2,
@@ -326,7 +308,7 @@ def test_fit_with_sample_weights_a_schedule_and_workers(keras_session):
     assert np.all(np.isfinite(history.history["loss"]))
 
 
-def test_fit_dict_input_model_with_one_hot_labels(keras_session):
+def test_fit_dict_input_model_with_one_hot_labels():
     inputs = {"a": (X / 100.0).astype(np.float32),
               "b": np.ones((100, 2), np.float32)}
     y = np.eye(3, dtype=np.float32)[Y3]

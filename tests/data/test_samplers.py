@@ -24,16 +24,6 @@ from kimbalance.data.samplers import (
 COUNTS = [200, 120, 60, 30, 12, 5]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_session():
-    """Overrides the conftest fixture: these tests never touch Keras state.
-
-    (`keras.backend.clear_session()` runs a full garbage collection, about a
-    second per test on the shared CI machine.)
-    """
-    yield
-
-
 def long_tail_labels(counts=COUNTS, seed=0):
     y = np.repeat(np.arange(len(counts)), counts)
     np.random.default_rng(seed).shuffle(y)
