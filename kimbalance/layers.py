@@ -219,8 +219,10 @@ class ThresholdDecision(keras.layers.Layer):
     model outputs decisions directly. Column j of the output is 1 where
     `inputs[..., j] >= thresholds[j]` (the sklearn convention used
     throughout kimbalance), else 0, in the layer's compute dtype. The
-    comparison runs in float32, so a threshold equal to a float32 score
-    decides exactly as NumPy does on that score.
+    comparison runs in float32 against each threshold rounded up to the
+    nearest float32, so for float32 (or float16) scores the decisions are
+    exactly those of `scores >= thresholds` in NumPy float64, e.g. with the
+    thresholds returned by `tune_thresholds` on the model's own scores.
 
     Args:
         thresholds: a float in [0, 1] used for every column, or a 1-D
@@ -248,26 +250,21 @@ class ThresholdDecision(keras.layers.Layer):
 
     def __init__(self, thresholds, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(thresholds, int | float | np.floating | np.integer) and not (
-                isinstance(thresholds, bool)):
-            value = check_float("thresholds", thresholds, low=0.0, high=1.0)
-            self.thresholds = value
-            self._num_labels = None
+        if isinstance(thresholds, str | bool | dict) or thresholds is None:
+            values = None
         else:
             try:
                 values = np.asarray(thresholds, dtype=np.float64)
             except (TypeError, ValueError):
-                raise invalid("thresholds", "a float or a 1-D sequence of floats "
-                              "in [0, 1]", thresholds) from None
-            if values.ndim != 1 or values.size == 0:
-                raise invalid("thresholds", "a float or a non-empty 1-D sequence "
-                              "of floats in [0, 1]", thresholds)
-            if not np.all(np.isfinite(values)) or np.any(
-                    (values < 0.0) | (values > 1.0)):
-                raise invalid("thresholds", "values in [0, 1]", thresholds)
-            self.thresholds = values.tolist()
-            self._num_labels = values.size
-        self._threshold_values = np.asarray(self.thresholds, dtype=np.float32)
+                values = None
+        if values is None or values.ndim > 1 or values.size == 0:
+            raise invalid("thresholds", "a float or a non-empty 1-D sequence of "
+                          "floats in [0, 1]", thresholds)
+        if not np.all(np.isfinite(values)) or np.any((values < 0.0) | (values > 1.0)):
+            raise invalid("thresholds", "values in [0, 1]", thresholds)
+        self.thresholds = values.tolist()  # a float for a scalar, else a list
+        self._num_labels = None if values.ndim == 0 else values.size
+        self._threshold_values = _float32_ceil(values)
 
     def build(self, input_shape):
         if self._num_labels is not None:
@@ -286,6 +283,15 @@ class ThresholdDecision(keras.layers.Layer):
         config = super().get_config()
         config["thresholds"] = self.thresholds
         return config
+
+
+def _float32_ceil(values):
+    """The smallest float32 >= each value: for any float32 (or float16) score s,
+    `s >= result` holds exactly when `s >= value` does in float64."""
+    rounded = values.astype(np.float32)
+    below = rounded.astype(np.float64) < values
+    up = np.nextafter(rounded, np.float32(np.inf))
+    return np.where(below, up, rounded).astype(np.float32)
 
 
 def _check_last_dim(input_shape, argument, values):

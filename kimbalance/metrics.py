@@ -49,6 +49,11 @@ class _ConfusionMatrixMetric(metrics.Metric):
         super().__init__(name=name, dtype=dtype)
         self.num_classes = check_int("num_classes", num_classes, low=2)
         self.threshold = check_float("threshold", threshold)
+        # Rounded up to float32 so that float32 scores compare as in float64.
+        threshold32 = np.float32(self.threshold)
+        if float(threshold32) < self.threshold:
+            threshold32 = np.nextafter(threshold32, np.float32(np.inf))
+        self._threshold32 = float(threshold32)
         self.confusion_matrix = self.add_variable(
             shape=(self.num_classes, self.num_classes),
             initializer="zeros",
@@ -115,7 +120,8 @@ class _ConfusionMatrixMetric(metrics.Metric):
             if pred_rank >= 2:
                 y_pred = ops.squeeze(y_pred, axis=-1)
             predictions = ops.cast(
-                ops.greater_equal(y_pred, ops.cast(self.threshold, y_pred.dtype)),
+                ops.greater_equal(ops.cast(y_pred, "float32"),
+                                  ops.convert_to_tensor(self._threshold32, "float32")),
                 "int32",
             )
             sample_rank = len(y_pred.shape)

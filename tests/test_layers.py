@@ -74,6 +74,13 @@ def test_threshold_decision_oracle():
     assert out[0, 0] == 1.0 and out[0, 1] == 1.0  # equality decides positive
     np.testing.assert_array_equal(to_numpy(ThresholdDecision(0.5)(scores)),
                                   scores >= 0.5)
+    # float32(0.7) < 0.7: that float32 score is below the float64 threshold.
+    close = np.array([[np.float32(0.7), np.nextafter(np.float32(0.7), np.float32(1))]])
+    expected = close.astype(np.float64) >= np.float64(0.7)
+    assert expected.tolist() == [[False, True]]
+    np.testing.assert_array_equal(to_numpy(ThresholdDecision([0.7, 0.7])(close)),
+                                  expected)
+    np.testing.assert_array_equal(to_numpy(ThresholdDecision(0.7)(close)), expected)
 
 
 LAYERS = {
