@@ -134,36 +134,41 @@ def test_config_round_trip():
 
 
 def test_fit_and_keras_file(tmp_path):
-    """One model holding all three layers: a fit step, then .keras save/load."""
+    """One model holding all three layers: a fit step, then .keras save/load.
+
+    ThresholdDecision has no gradient, so it is a second output without a loss
+    (as when a deployed model also returns its decisions).
+    """
     rng = np.random.default_rng(5)
     x = rng.normal(size=(48, 6)).astype("float32")
     x[0] = 0.0  # cosine of a zero vector must not give NaN gradients
     y = rng.choice(4, size=48, p=[0.5, 0.3, 0.15, 0.05])
     inputs = keras.Input((6,))
     hidden = keras.layers.Dense(8, activation="relu")(inputs)
-    logits = CosineDense(4, scale=10.0)(hidden)
+    cosine = CosineDense(4, scale=10.0)
+    logits = cosine(hidden)
     adjusted = LogitAdjustment(np.bincount(y, minlength=4) + 1, tau=1.0)(logits)
-    probs = keras.layers.Softmax()(adjusted)
-    model = keras.Model(inputs, probs)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    before = to_numpy(model.layers[2].kernel)
-    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    probs = keras.layers.Softmax(name="probs")(adjusted)
+    decisions = ThresholdDecision([0.2, 0.3, 0.4, 0.5], name="decisions")(probs)
+    model = keras.Model(inputs, {"probs": probs, "decisions": decisions})
+    model.compile(optimizer="adam",
+                  loss={"probs": "sparse_categorical_crossentropy"})
+    before = to_numpy(cosine.kernel)
+    history = model.fit(x, {"probs": y}, batch_size=16, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    after = to_numpy(model.layers[2].kernel)
+    after = to_numpy(cosine.kernel)
     assert np.all(np.isfinite(after)) and not np.allclose(before, after)
 
-    deployed = keras.Model(inputs, ThresholdDecision([0.2, 0.3, 0.4, 0.5])(probs))
-    path = os.path.join(tmp_path, "deployed.keras")
-    deployed.save(path)
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
     restored = keras.saving.load_model(path)
     kinds = {type(layer).__name__ for layer in restored.layers}
     assert {"CosineDense", "LogitAdjustment", "ThresholdDecision"} <= kinds
-    np.testing.assert_array_equal(restored.predict(x, verbose=0),
-                                  deployed.predict(x, verbose=0))
-    model.save(os.path.join(tmp_path, "model.keras"))
-    reloaded = keras.saving.load_model(os.path.join(tmp_path, "model.keras"))
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0),
-                               model.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
+    expected, got = model.predict(x, verbose=0), restored.predict(x, verbose=0)
+    np.testing.assert_allclose(got["probs"], expected["probs"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(got["decisions"], expected["decisions"])
+    np.testing.assert_array_equal(
+        expected["decisions"], expected["probs"] >= np.float32([0.2, 0.3, 0.4, 0.5]))
 
 
 def test_cosine_dense_bad_arguments():
