@@ -493,12 +493,13 @@ def _tensor_spec(tf, value):
                          dtype=tf.as_dtype(value.dtype))
 
 
-def _batches_as_tf_dataset(generator):
+def _batches_as_tf_dataset(generator, repeat):
     """A `tf.data.Dataset` over the generator's batches, one epoch per pass.
 
-    Each new iteration (a new epoch) moves the generator to the next epoch,
-    as `model.fit` does with `on_epoch_end`; the first iteration uses the
-    generator's epoch at that moment.
+    Each new pass (a new epoch) moves the generator to the next epoch, as
+    `model.fit` does with `on_epoch_end`; the first pass uses the generator's
+    epoch at that moment. With `repeat`, the passes follow each other in one
+    endless dataset.
     """
     import tensorflow as tf
 
@@ -515,10 +516,11 @@ def _batches_as_tf_dataset(generator):
         for index in range(len(generator)):
             yield generator[index]
 
-    return tf.data.Dataset.from_generator(batches, output_signature=signature)
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    return dataset.repeat() if repeat else dataset
 
 
-def tf_distributed_dataset(strategy, x, y, *, global_batch_size,
+def tf_distributed_dataset(strategy, x, y, *, global_batch_size, repeat=True,
                            **generator_kwargs):
     """A sharded, rebalanced distributed dataset for a `tf.distribute` strategy.
 
@@ -527,7 +529,16 @@ def tf_distributed_dataset(strategy, x, y, *, global_batch_size,
     `tf.distribute.InputContext` (shard = `input_pipeline_id` of
     `num_input_pipelines`, batch = the per-replica batch) and streams it
     through `tf.data.Dataset.from_generator`; nothing is auto-sharded by
-    tf.data. Iterate it once per epoch: each pass is the next epoch.
+    tf.data. Every pass over a generator is its next epoch.
+
+    With `repeat=True` (the default) the dataset is endless: make one
+    iterator and run `len(generators[0])` steps per epoch, as TensorFlow's
+    custom-loop guides do (a new distributed iterator per epoch costs
+    seconds). Prefetching may then build the first batch or two of an epoch
+    before your loop reaches it, so a class-weight switch made at an epoch
+    boundary (`set_class_weight`, `DeferredReweighting`) can reach them a
+    batch late; with `repeat=False`, iterate the dataset once per epoch and
+    such switches are exact.
 
     Use it with a custom training loop (`strategy.run`), the route
     TensorFlow documents for multi-worker training; Keras 3.15's `fit`
@@ -539,6 +550,7 @@ def tf_distributed_dataset(strategy, x, y, *, global_batch_size,
         strategy: a `tf.distribute.Strategy`.
         x, y: the generator's inputs and labels.
         global_batch_size: int, samples per step over all replicas.
+        repeat: bool, one endless dataset (True) or one epoch per iteration.
         **generator_kwargs: other `BalancedBatchGenerator` arguments.
 
     Returns:
@@ -553,6 +565,7 @@ def tf_distributed_dataset(strategy, x, y, *, global_batch_size,
         raise invalid("batch_size", "not given (derived from global_batch_size)",
                       generator_kwargs["batch_size"])
     check_int("global_batch_size", global_batch_size, low=1)
+    repeat = check_bool("repeat", repeat)
     shard_batch_size(global_batch_size, num_shards=strategy.num_replicas_in_sync)
     generators = []
 
@@ -568,7 +581,7 @@ def tf_distributed_dataset(strategy, x, y, *, global_batch_size,
             x, y, batch_size=batch_size, **shard_arguments(input_context=input_context),
             **generator_kwargs)
         generators.append(generator)
-        return _batches_as_tf_dataset(generator)
+        return _batches_as_tf_dataset(generator, repeat)
 
     dataset = strategy.distribute_datasets_from_function(dataset_fn)
     return dataset, generators

@@ -111,11 +111,11 @@ def custom_loop(strategy, p, keras, tf, x, y, lookup, args, tf_distributed_datas
 
     history = {"loss": []}
     seen = []
+    iterator = iter(dataset)  # endless: each len(generator) steps is an epoch
     for _ in epochs:
         for metric in metrics:
             metric.reset_state()
         seen.append([])
-        iterator = iter(dataset)
         total = 0.0
         for _ in range(steps):
             loss, xb = train_step(iterator)
