@@ -13,7 +13,8 @@ from kimbalance._api import export
 from kimbalance._validation import check_bool, check_float
 from kimbalance.losses._common import KimbalanceLoss, to_float32
 from kimbalance.losses.crossentropy import (
-    _binary_log_probs,
+    _PROB_EPSILON,
+    _binary_nll,
     _binary_targets,
     _categorical_parts,
     _check_ignore_class,
@@ -129,9 +130,10 @@ def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=Fal
     factor = _focal_factor(-ops.expm1(logp), gamma)
     if factor is not None:
         per_class = per_class * factor
-    if alpha_t is not None:
-        per_class = per_class * alpha_t
-    return -ops.sum(per_class, axis=-1)
+    if alpha_t is None or isinstance(alpha_t, float):
+        # A scalar alpha scales the (N,) result, not every (N, C) entry.
+        return ops.sum(per_class, axis=-1) * -(1.0 if alpha_t is None else alpha_t)
+    return -ops.sum(per_class * alpha_t, axis=-1)
 
 
 @export
@@ -239,10 +241,10 @@ def sigmoid_focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=0.25,
     y_true = _binary_targets(y_true, y_pred)
     num_labels = _num_outputs(y_pred) if len(y_pred.shape) >= 2 else 1
     alpha_t = _alpha_value(alpha, num_labels, y_pred.dtype, "label")
-    log_p, log_1mp = _binary_log_probs(y_pred, from_logits)
-    loss = -(y_true * log_p + (1.0 - y_true) * log_1mp)
+    loss = _binary_nll(y_true, y_pred, from_logits)
     if gamma:
-        p = ops.sigmoid(y_pred) if from_logits else ops.exp(log_p)
+        p = (ops.sigmoid(y_pred) if from_logits
+             else ops.clip(y_pred, _PROB_EPSILON, 1.0 - _PROB_EPSILON))
         # 1 - p_t = y (1 - p) + (1 - y) p, exact 0 for a saturated hard label.
         loss = loss * _focal_factor(y_true + p * (1.0 - 2.0 * y_true), gamma)
     if alpha_t is not None:
