@@ -69,6 +69,7 @@ __all__ = [
     "mosaic_split",
     "markdown_table",
     "multilabel_report",
+    "plot_bars",
     "positive_class_metrics",
     "prepare_images",
     "run_method",
@@ -80,6 +81,7 @@ __all__ = [
     "summarize",
     "supported_ratio",
     "timing_summary",
+    "train_kwargs",
     "write_results",
 ]
 
@@ -165,13 +167,18 @@ def seeds_from_args(args):
 def smoke_settings(args, **overrides):
     """Shrinks `args` in place when `--smoke` is set; returns `args`.
 
-    Smoke mode trains one epoch with small batches, one seed, and lets the
-    recipe cap its data sizes through `args.max_train` / `args.max_test`
-    (None outside smoke mode). `overrides` set extra smoke-only attributes.
+    Smoke mode trains one epoch with small batches, one seed, eagerly
+    (`args.run_eagerly`), and lets the recipe cap its data sizes through
+    `args.max_train` / `args.max_test` (None outside smoke mode).
+    `overrides` set extra smoke-only attributes.
     """
     args.max_train = None
     args.max_test = None
+    args.run_eagerly = False
     if args.smoke:
+        # Compiling a train step costs seconds per model and backend; a smoke
+        # run trains a few batches, so it runs them eagerly.
+        args.run_eagerly = True
         args.epochs = 1
         args.seeds = 1
         args.batch_size = min(args.batch_size, 64)
@@ -185,6 +192,13 @@ def smoke_settings(args, **overrides):
 def verbosity(args):
     """Keras `verbose` for `fit`: progress bars unless `--quiet`."""
     return 0 if args.quiet else 1
+
+
+def train_kwargs(args):
+    """The `run_method` keyword arguments the common flags set."""
+    return {"epochs": args.epochs, "batch_size": args.batch_size,
+            "verbose": verbosity(args),
+            "run_eagerly": getattr(args, "run_eagerly", False)}
 
 
 # ---------------------------------------------------------------------------
@@ -931,7 +945,8 @@ def _single_label_scores(scores, y_true, counts, class_names):
 
 def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
                learning_rate=1e-3, verbose=1, callbacks=(), validation=False,
-               train_accuracy=False, jit_compile="auto", model_fn=None):
+               train_accuracy=False, jit_compile="auto", run_eagerly=False,
+               model_fn=None):
     """Trains `method` on `split` and scores it on `split`'s test set.
 
     Post-hoc methods are not trained here: use `run_methods`, which reuses
@@ -952,6 +967,7 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
             and, single-label, `val_accuracy`.
         train_accuracy: also report `train_accuracy` (single-label).
         jit_compile: forwarded to `compile` ("auto" by default).
+        run_eagerly: forwarded to `compile` (smoke runs: no compilation).
         model_fn: optional `(input_shape, num_classes, head) -> model`.
 
     Returns:
@@ -976,12 +992,14 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
         split.x_train, split.y_train, sampler=sampler, batch_size=batch_size,
         class_weight=class_weight, seed=seed, sampler_kwargs=sampler_kwargs)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=method.loss(info), jit_compile=jit_compile)
+                  loss=method.loss(info), jit_compile=jit_compile,
+                  run_eagerly=run_eagerly)
     timer = EpochTimer()
     extra = callbacks(model, split) if callable(callbacks) else list(callbacks)
     start = time.perf_counter()
     history = model.fit(generator, epochs=epochs, verbose=verbose,
-                        callbacks=[timer, *method.callbacks(generator, info), *extra])
+                        callbacks=[timer, generator.sync_callback(),
+                                   *method.callbacks(generator, info), *extra])
     train_time = time.perf_counter() - start
     test_scores = model.predict(split.x_test, batch_size=1024, verbose=0)
     val_scores = None
@@ -1003,7 +1021,7 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
             np.mean(np.asarray(train_scores).argmax(axis=1) == split.y_train))
     result.metrics["train_time"] = train_time
     result.samples_per_epoch = int(generator.epoch_size)
-    result.jit_compile = model.jit_compile
+    result.jit_compile = "eager" if run_eagerly else model.jit_compile
     return result
 
 
@@ -1052,6 +1070,9 @@ def run_methods(methods, split, *, seeds=(0,), log=print, **kwargs):
     for seed in seeds:
         current = split(seed) if callable(split) else split
         for method in methods:
+            if log:
+                log(f"[{keras.backend.backend()}] {method.name} seed={seed}: "
+                    f"{method.summary}")
             if method.posthoc:
                 base = results.get((method.base, seed))
                 if base is None:
@@ -1061,9 +1082,6 @@ def run_methods(methods, split, *, seeds=(0,), log=print, **kwargs):
                                                             epochs=kwargs.get(
                                                                 "epochs", 1))
             else:
-                if log:
-                    log(f"[{keras.backend.backend()}] {method.name} seed={seed}: "
-                        f"{method.summary}")
                 results[(method.name, seed)] = run_method(
                     method, current, seed=seed, validation=needs_val, **kwargs)
             if log:
@@ -1279,17 +1297,18 @@ RATE_HEADERS = {
     "few_shot_accuracy": "few",
     "precision": "precision",
     "recall": "recall",
+    "f1": "F1",
     "train_accuracy": "train acc",
     "val_accuracy": "val acc",
 }
 
 
-def _cell(row, key):
-    if key not in row:
+def _cell(row, key, rates=()):
+    if key not in row or row[key] is None:
         return "-"
     value, std = row[key], row.get(f"{key}_std")
     many = row.get("seeds", 1) > 1
-    if key in RATE_HEADERS or key.endswith(("_accuracy", "_recall")):
+    if key in RATE_HEADERS or key in rates or key.endswith(("_accuracy", "_recall")):
         text = f"{100 * value:.1f}"
         return f"{text} ± {100 * std:.1f}" if many and std is not None else text
     if isinstance(value, float):
@@ -1301,13 +1320,14 @@ def _cell(row, key):
     return str(value)
 
 
-def markdown_table(rows, columns, *, headers=None):
+def markdown_table(rows, columns, *, headers=None, rates=()):
     """A Markdown table; rates print as percentages, `± std` with several seeds.
 
     Args:
         rows: dicts (e.g. from `summarize`).
         columns: the keys to show, in order.
         headers: optional `{key: header}` overrides.
+        rates: more keys to print as percentages (besides the known metrics).
 
     Returns:
         The table as a string.
@@ -1323,7 +1343,8 @@ def markdown_table(rows, columns, *, headers=None):
     names = {**RATE_HEADERS, "train_time": "train time (s)", **(headers or {})}
     head = "| " + " | ".join(names.get(c, c) for c in columns) + " |"
     rule = "|" + "---|" * len(columns)
-    body = ["| " + " | ".join(_cell(row, c) for c in columns) + " |" for row in rows]
+    body = ["| " + " | ".join(_cell(row, c, rates) for c in columns) + " |"
+            for row in rows]
     return "\n".join([head, rule, *body])
 
 
@@ -1373,6 +1394,48 @@ def write_results(out, stem, *, table, rows, meta=None, runs=None, extra=None):
     json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps(_jsonable(payload), indent=2))
     return md_path, json_path
+
+
+def plot_bars(values, *, ylabel="", title=None, path=None):
+    """A bar chart of one value per label (e.g. samples/s per backend).
+
+    `kimbalance.plots` draws class distributions, curves and matrices; this
+    is the plain bar chart the backend comparison needs. Built without
+    pyplot, like `kimbalance.plots`.
+
+    Args:
+        values: `{label: value}`.
+        ylabel: the y-axis label.
+        title: the figure title.
+        path: where to write the PNG.
+
+    Returns:
+        The `matplotlib.figure.Figure`.
+
+    Examples:
+
+    >>> fig = plot_bars({"jax": 900.0, "torch": 700.0}, ylabel="samples/s")
+    >>> len(fig.axes[0].patches)
+    2
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(values, dict) or not values:
+        raise invalid("values", "a non-empty dict {label: value}", values)
+    labels = [str(k) for k in values]
+    heights = np.asarray([float(v) for v in values.values()])
+    fig = Figure(figsize=(max(4.0, 1.2 * len(labels) + 1.5), 3.6),
+                 layout="constrained")
+    ax = fig.add_subplot()
+    bars = ax.bar(labels, heights, color="tab:blue")
+    ax.bar_label(bars, fmt="%.0f")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, axis="y")
+    if title:
+        ax.set_title(title, fontsize=9)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
 
 
 # ---------------------------------------------------------------------------
