@@ -120,7 +120,7 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--processes", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--global-batch-size", type=int, default=64)
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--ratio", type=float, default=10.0)
@@ -147,7 +147,7 @@ def main():
 
     any_run = next(iter(next(iter(results.values())).values()))["kimbalance"]
     command = "python benchmarks/bench_scaling.py"
-    if args.engines != list(ENGINES) or args.epochs != 3:
+    if args.engines != list(ENGINES) or args.epochs != 6:
         command += (f" --engines {' '.join(args.engines)} --epochs {args.epochs}")
     text = f"""## scaling
 

@@ -28,6 +28,11 @@ process splits its shard batch over its local devices. Every shard uses the
 same epoch order, so the global batch of step i is exactly batch i of the
 unsharded generator with the global batch size: data-parallel training on the
 sharded generators follows the single-process run on the global batches.
+With `model.fit`, pass `shuffle=False`: the generator already shuffles, the
+same way on every process, while `fit`'s batch-order shuffle would differ
+between processes. Keras 3.15's `fit` calls `on_epoch_end` once before its
+first epoch, so it trains on the generator's epochs 1, 2, ...; custom loops
+choose the epoch with `set_epoch`.
 
 **Metrics.** `kimbalance.metrics` keep a `confusion_matrix` variable created
 with `aggregation="sum"`, and every metric value is a function of that matrix.
@@ -309,7 +314,9 @@ def sharded_generator(x, y, *, global_batch_size, distribution=None,
     included, then divides by the local device count, which
     `keras.distribution.DataParallel` and `tf.distribute` need; a last
     batch that would not divide is a clear error (pass
-    `drop_remainder=True`, or a global batch that divides the epoch).
+    `drop_remainder=True`, or a global batch that divides the epoch). Use
+    `model.fit(generator, shuffle=False)`: every process must take its
+    batches in the same order.
 
     Args:
         x, y: the generator's inputs and labels.
@@ -508,8 +515,8 @@ def _batches_as_tf_dataset(generator, repeat):
     last = {"epoch": None}
 
     def batches():
-        # The first pass reads the generator's epoch then (set_epoch before
-        # iterating to resume); each later pass is the next epoch.
+        # The first pass reads the generator's epoch then (initial_epoch);
+        # each later pass is the next epoch.
         epoch = generator.epoch if last["epoch"] is None else last["epoch"] + 1
         last["epoch"] = epoch
         generator.set_epoch(epoch)
@@ -521,7 +528,7 @@ def _batches_as_tf_dataset(generator, repeat):
 
 
 def tf_distributed_dataset(strategy, x, y, *, global_batch_size, repeat=True,
-                           **generator_kwargs):
+                           initial_epoch=0, **generator_kwargs):
     """A sharded, rebalanced distributed dataset for a `tf.distribute` strategy.
 
     Each input pipeline (one per worker of a `MultiWorkerMirroredStrategy`)
@@ -551,6 +558,7 @@ def tf_distributed_dataset(strategy, x, y, *, global_batch_size, repeat=True,
         x, y: the generator's inputs and labels.
         global_batch_size: int, samples per step over all replicas.
         repeat: bool, one endless dataset (True) or one epoch per iteration.
+        initial_epoch: int >= 0, the generators' first epoch (to resume).
         **generator_kwargs: other `BalancedBatchGenerator` arguments.
 
     Returns:
@@ -566,6 +574,7 @@ def tf_distributed_dataset(strategy, x, y, *, global_batch_size, repeat=True,
                       generator_kwargs["batch_size"])
     check_int("global_batch_size", global_batch_size, low=1)
     repeat = check_bool("repeat", repeat)
+    initial_epoch = check_int("initial_epoch", initial_epoch, low=0)
     shard_batch_size(global_batch_size, num_shards=strategy.num_replicas_in_sync)
     generators = []
 
@@ -580,6 +589,7 @@ def tf_distributed_dataset(strategy, x, y, *, global_batch_size, repeat=True,
         generator = BalancedBatchGenerator(
             x, y, batch_size=batch_size, **shard_arguments(input_context=input_context),
             **generator_kwargs)
+        generator.set_epoch(initial_epoch)  # before tf.data can read a batch
         generators.append(generator)
         return _batches_as_tf_dataset(generator, repeat)
 

@@ -84,11 +84,10 @@ def custom_loop(strategy, p, keras, tf, x, y, lookup, args, tf_distributed_datas
         optimizer = keras.optimizers.SGD(p.LEARNING_RATE)
         optimizer.build(model.trainable_variables)
         metrics = p.make_metrics()
-    dataset, generators = tf_distributed_dataset(
-        strategy, x, y, global_batch_size=p.GLOBAL_BATCH, sampler="over", seed=p.SEED)
     epochs = [int(e) for e in args.epochs.split(",")]
-    for generator in generators:
-        generator.set_epoch(epochs[0])
+    dataset, generators = tf_distributed_dataset(
+        strategy, x, y, global_batch_size=p.GLOBAL_BATCH, initial_epoch=epochs[0],
+        sampler="over", seed=p.SEED)
     steps = len(generators[0])
 
     def replica_step(xb, yb):
