@@ -134,10 +134,11 @@ def _masked(values, valid):
 
 def _categorical_parts(y_true, y_pred, *, from_logits, label_smoothing,
                        ignore_class):
-    """Shared prologue: (y_pred float32, log p, sparse ids or None, targets, mask).
+    """Shared prologue: (y_pred as float32, log p, ids, targets).
 
-    Class ids without label smoothing take the gather path (`ids`); every other
-    case gets dense float targets (smoothed, ignored rows zeroed).
+    Class ids without label smoothing take the gather path: `ids` is
+    (int32 labels, valid mask or None) and `targets` None. Every other case
+    gets `ids` None and dense float `targets` (smoothed, ignored rows zeroed).
     """
     y_pred = to_float32(y_pred)
     y_true = ops.convert_to_tensor(y_true)
@@ -381,24 +382,19 @@ def _binary_nll(y_true, y_pred, from_logits, pos_weight=None, neg_weight=None):
     """Elementwise `-(pos_w * y * log p + neg_w * (1 - y) * log(1 - p))`.
 
     From logits through one softplus: -log(1 - p) = softplus(z) and
-    -log p = softplus(z) - z, so the unweighted loss is `softplus(z) - y z`
-    (stable for any float32 logit, and the fewest elementwise passes).
+    -log p = softplus(z) - z, so the loss is `(a + b) * softplus(z) - a * z`
+    with label-only coefficients `a = pos_w * y`, `b = neg_w * (1 - y)`:
+    stable for any float32 logit, and few elementwise passes that carry a
+    gradient.
     """
+    if from_logits and pos_weight is None and neg_weight is None:
+        return ops.softplus(y_pred) - y_true * y_pred
+    pos_coef = y_true if pos_weight is None else y_true * pos_weight
+    neg_coef = 1.0 - y_true if neg_weight is None else (1.0 - y_true) * neg_weight
     if from_logits:
-        softplus = ops.softplus(y_pred)
-        if pos_weight is None and neg_weight is None:
-            return softplus - y_true * y_pred
-        pos_nll, neg_nll = softplus - y_pred, softplus
-    else:
-        p = ops.clip(y_pred, _PROB_EPSILON, 1.0 - _PROB_EPSILON)
-        pos_nll, neg_nll = -ops.log(p), -ops.log1p(-p)
-    positive = y_true * pos_nll
-    negative = (1.0 - y_true) * neg_nll
-    if pos_weight is not None:
-        positive = positive * pos_weight
-    if neg_weight is not None:
-        negative = negative * neg_weight
-    return positive + negative
+        return (pos_coef + neg_coef) * ops.softplus(y_pred) - pos_coef * y_pred
+    p = ops.clip(y_pred, _PROB_EPSILON, 1.0 - _PROB_EPSILON)
+    return -(pos_coef * ops.log(p) + neg_coef * ops.log1p(-p))
 
 
 def _mean_over_labels(values):

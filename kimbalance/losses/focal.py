@@ -2,9 +2,11 @@
 
 Both work in log space from logits and compute the focusing factor
 `(1 - p_t) ** gamma` so that value and gradient stay finite for float32
-logits of any magnitude (Keras' focal losses clip probabilities at 1e-7,
-which caps the loss of a confidently wrong prediction near 16 and zeroes its
-gradient).
+logits of any magnitude. (Keras' `CategoricalFocalCrossentropy` clips
+softmax probabilities to [1e-7, 1 - 1e-7] also from logits, which caps the
+loss of a confidently wrong prediction near `alpha * 16` and zeroes its
+gradient; `BinaryFocalCrossentropy` is capped the same way on the torch and
+jax backends.)
 """
 
 from keras import ops
@@ -126,14 +128,18 @@ def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=Fal
             loss = loss * (alpha_t if isinstance(alpha_t, float)
                            else ops.take(alpha_t, labels))
         return _masked(loss, valid)
+    scale = -1.0
+    if isinstance(alpha_t, float):
+        scale = -alpha_t  # A scalar scales the (N,) result, not the (N, C) terms.
+    elif alpha_t is not None:
+        targets = targets * alpha_t  # Label-only: no gradient pass.
     per_class = targets * logp
-    factor = _focal_factor(-ops.expm1(logp), gamma)
-    if factor is not None:
-        per_class = per_class * factor
-    if alpha_t is None or isinstance(alpha_t, float):
-        # A scalar alpha scales the (N,) result, not every (N, C) entry.
-        return ops.sum(per_class, axis=-1) * -(1.0 if alpha_t is None else alpha_t)
-    return -ops.sum(per_class * alpha_t, axis=-1)
+    if gamma:
+        # From logits, 1 - softmax(z): softmax's backward needs no exp, unlike
+        # that of expm1(log p).
+        probs = ops.softmax(y_pred, axis=-1) if from_logits else ops.exp(logp)
+        per_class = per_class * _focal_factor(1.0 - probs, gamma)
+    return ops.sum(per_class, axis=-1) * scale
 
 
 @export
@@ -248,6 +254,8 @@ def sigmoid_focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=0.25,
         # 1 - p_t = y (1 - p) + (1 - y) p, exact 0 for a saturated hard label.
         loss = loss * _focal_factor(y_true + p * (1.0 - 2.0 * y_true), gamma)
     if alpha_t is not None:
+        # alpha_t scales the whole term (not only the BCE's two halves), as in
+        # torchvision; the two coincide for hard labels only.
         loss = loss * ((1.0 - alpha_t) + y_true * (2.0 * alpha_t - 1.0))
     return _mean_over_labels(loss)
 
