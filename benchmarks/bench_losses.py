@@ -278,12 +278,25 @@ def write_table(results, args, command, machine):
     for key in keys:
         cells = [_cell(results.get(b), key, base_key) for b in BACKENDS]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    lines += ["", "Targets: every kimbalance loss within 1.5x of Keras CE; our "
-              "FocalCrossentropy no slower than Keras' CategoricalFocalCrossentropy."]
+    lines += [
+        "",
+        "Labels: `[one-hot]` rows get the same one-hot labels as Keras' "
+        "CategoricalCrossentropy; `[ids]` rows the same labels as int class ids "
+        "(our losses gather the label's log-probability instead of a dense "
+        "product); `[multi-hot]` rows 1000 independent labels with ~1% positives. "
+        "The binary / multi-label losses evaluate a sigmoid per logit, so the "
+        "`keras BinaryCrossentropy` row is their like-for-like reference. Other "
+        "processes shared the machine: the same computation varies by up to ~30% "
+        "between runs, so read ratios near 1.5x as ties.",
+        "",
+        "Targets: every kimbalance loss within 1.5x of Keras CE; our "
+        "FocalCrossentropy no slower than Keras' CategoricalFocalCrossentropy.",
+    ]
     for backend in BACKENDS:
         result = results.get(backend)
         if not result:
-            lines.append(f"- {backend}: no result ({args.failures.get(backend)})")
+            reason = args.failures.get(backend, "not requested with --backends")
+            lines.append(f"- {backend}: no result ({reason})")
             continue
         ms = result["median_ms"]
         ours = [k for k in keys if not k.startswith("keras") and k in ms]
