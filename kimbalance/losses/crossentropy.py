@@ -322,7 +322,9 @@ class WeightedCategoricalCrossentropy(_IgnoreClassLoss):
 
     References:
         King & Zeng, "Logistic Regression in Rare Events Data", Political
-        Analysis 2001 (weighting by inverse class frequency).
+        Analysis 2001 (weighting the likelihood to correct for class
+        frequencies); Cui et al., "Class-Balanced Loss Based on Effective
+        Number of Samples", CVPR 2019 (`kimbalance.weights` schemes).
     """
 
     fn = weighted_categorical_crossentropy
