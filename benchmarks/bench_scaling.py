@@ -164,9 +164,12 @@ of epochs 2..{args.epochs} (epoch 1 compiles). One run per cell.
 
 **This machine has {os.cpu_count()} logical CPUs shared with other jobs: two
 replicas split the same cores, so no speed-up is expected and none should be
-read into these numbers.** They show that the rebalanced, sharded input and
-the exact metrics cost little next to the plain pipeline on every engine,
-and that every engine runs. Scaling needs one device per replica (GPUs):
+read into these numbers.** Epochs last a fraction of a second, so a cell
+moves by tens of percent between runs. The kimbalance / plain column is what
+the rebalanced sharded input, the kimbalance loss and three confusion-matrix
+metrics (updated every step, all-reduced every epoch) cost on top of the
+plain pipeline; in the torch loop the metric updates run eagerly, op by op,
+which is most of its gap. Scaling needs one device per replica (GPUs):
 `python benchmarks/bench_scaling.py --processes 1 2 4 8`.
 
 {table(results, args.processes)}

@@ -500,6 +500,9 @@ def run_torch(task, rank, world):
         for name, value in {"loss": float(total) / (steps * world), **values}.items():
             history.setdefault(name, []).append(value)
     weights = [keras.ops.convert_to_numpy(w) for w in model.get_weights()]
+    # Let gloo's worker threads finish their Python callbacks (they need the
+    # GIL, which destroy_process_group holds while it joins them).
+    dist.barrier()
     dist.destroy_process_group()
     return history, clock.times, steps, weights, [str(device or "cpu")]
 

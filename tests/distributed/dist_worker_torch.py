@@ -70,6 +70,7 @@ def main():
     p.write_result(args.out, args.rank, history=history, weights=weights,
                    indices=seen, trained_epochs=trained, shard=shard,
                    batch_size=batch_size, local_states=local)
+    dist.barrier()  # gloo threads finish their callbacks before the join
     dist.destroy_process_group()
 
 
