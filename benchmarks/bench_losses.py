@@ -42,6 +42,7 @@ ROWS = [
     (FOCAL_BASELINE, "one-hot"),
     ("keras SparseCategoricalCrossentropy", "ids"),
     ("keras BinaryCrossentropy", "multi-hot"),
+    ("keras BinaryFocalCrossentropy", "multi-hot"),
     ("WeightedCategoricalCrossentropy", "one-hot"),
     ("WeightedCategoricalCrossentropy", "ids"),
     ("FocalCrossentropy", "one-hot"),
@@ -86,6 +87,9 @@ def _factories(num_classes):
             keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
         "keras BinaryCrossentropy": lambda: keras.losses.BinaryCrossentropy(
             from_logits=True),
+        # torchvision's alpha_t weighting, like SigmoidFocalCrossentropy's.
+        "keras BinaryFocalCrossentropy": lambda: keras.losses.BinaryFocalCrossentropy(
+            apply_class_balancing=True, alpha=0.25, gamma=2.0, from_logits=True),
         "WeightedCategoricalCrossentropy": ours(
             "WeightedCategoricalCrossentropy", class_weight=weights, from_logits=True),
         # alpha=0.25 and gamma=2 are Keras' defaults: the same computation.
@@ -285,7 +289,8 @@ def write_table(results, args, command, machine):
         "(our losses gather the label's log-probability instead of a dense "
         "product); `[multi-hot]` rows 1000 independent labels with ~1% positives. "
         "The binary / multi-label losses evaluate a sigmoid per logit, so the "
-        "`keras BinaryCrossentropy` row is their like-for-like reference. Other "
+        "`keras BinaryCrossentropy` / `BinaryFocalCrossentropy` rows are their "
+        "like-for-like references. Other "
         "processes shared the machine: the same computation varies by up to ~30% "
         "between runs, so read ratios near 1.5x as ties.",
         "",
