@@ -431,6 +431,18 @@ def run_tf_multiworker(task, rank, world):
     return history, clock.times, steps, weights, [str(strategy.extended.worker_devices)]
 
 
+def shut_down_process_group(dist):
+    """`destroy_process_group` without torch 2.13's gloo shutdown deadlock.
+
+    The destructor joins gloo's worker threads while holding the GIL; a
+    worker still releasing the tensors of its last collective needs the GIL
+    too. A barrier, then a moment without the GIL, lets it finish first.
+    """
+    dist.barrier()
+    time.sleep(0.5)
+    dist.destroy_process_group()
+
+
 def run_torch(task, rank, world):
     import torch
     import torch.distributed as dist
@@ -500,10 +512,7 @@ def run_torch(task, rank, world):
         for name, value in {"loss": float(total) / (steps * world), **values}.items():
             history.setdefault(name, []).append(value)
     weights = [keras.ops.convert_to_numpy(w) for w in model.get_weights()]
-    # Let gloo's worker threads finish their Python callbacks (they need the
-    # GIL, which destroy_process_group holds while it joins them).
-    dist.barrier()
-    dist.destroy_process_group()
+    shut_down_process_group(dist)
     return history, clock.times, steps, weights, [str(device or "cpu")]
 
 

@@ -7,6 +7,8 @@ training with PyTorch" trains a Keras model: the model is a
 kimbalance loss function, and `ShardedSampler` replaces `DistributedSampler`.
 """
 
+import time
+
 
 def main():
     from dist_problem import worker_arguments
@@ -70,7 +72,11 @@ def main():
     p.write_result(args.out, args.rank, history=history, weights=weights,
                    indices=seen, trained_epochs=trained, shard=shard,
                    batch_size=batch_size, local_states=local)
-    dist.barrier()  # gloo threads finish their callbacks before the join
+    # torch 2.13 can deadlock in destroy_process_group: it joins gloo's
+    # threads holding the GIL while one still needs it to free the tensors of
+    # the last collective. Let them finish first.
+    dist.barrier()
+    time.sleep(0.5)
     dist.destroy_process_group()
 
 
