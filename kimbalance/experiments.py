@@ -167,18 +167,26 @@ def seeds_from_args(args):
 def smoke_settings(args, **overrides):
     """Shrinks `args` in place when `--smoke` is set; returns `args`.
 
-    Smoke mode trains one epoch with small batches, one seed, eagerly
-    (`args.run_eagerly`), and lets the recipe cap its data sizes through
-    `args.max_train` / `args.max_test` (None outside smoke mode).
+    Smoke mode trains one epoch of full batches only
+    (`args.drop_remainder`; eagerly on TensorFlow, `args.run_eagerly`), one
+    seed, an MLP instead of the CNN, and lets
+    the recipe cap its data sizes through `args.max_train` / `args.max_test`
+    (None outside smoke mode).
     `overrides` set extra smoke-only attributes.
     """
     args.max_train = None
     args.max_test = None
     args.run_eagerly = False
+    args.drop_remainder = False
     if args.smoke:
-        # Compiling a train step costs seconds per model and backend; a smoke
-        # run trains a few batches, so it runs them eagerly.
-        args.run_eagerly = True
+        # Each traced batch shape costs a compilation (seconds under jit):
+        # smoke runs use one batch shape. Measured on 2 CPUs: tracing a
+        # train step costs TensorFlow more than running a few batches
+        # eagerly, while eager JAX compiles every op (slower than one jit).
+        args.drop_remainder = True
+        args.run_eagerly = keras.backend.backend() == "tensorflow"
+        if getattr(args, "arch", None):
+            args.arch = "mlp"  # fewer ops to dispatch (and warm up) eagerly
         args.epochs = 1
         args.seeds = 1
         args.batch_size = min(args.batch_size, 64)
@@ -198,7 +206,8 @@ def train_kwargs(args):
     """The `run_method` keyword arguments the common flags set."""
     return {"epochs": args.epochs, "batch_size": args.batch_size,
             "verbose": verbosity(args),
-            "run_eagerly": getattr(args, "run_eagerly", False)}
+            "run_eagerly": getattr(args, "run_eagerly", False),
+            "drop_remainder": getattr(args, "drop_remainder", False)}
 
 
 # ---------------------------------------------------------------------------
@@ -946,7 +955,7 @@ def _single_label_scores(scores, y_true, counts, class_names):
 def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
                learning_rate=1e-3, verbose=1, callbacks=(), validation=False,
                train_accuracy=False, jit_compile="auto", run_eagerly=False,
-               model_fn=None):
+               drop_remainder=False, model_fn=None):
     """Trains `method` on `split` and scores it on `split`'s test set.
 
     Post-hoc methods are not trained here: use `run_methods`, which reuses
@@ -967,7 +976,10 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
             and, single-label, `val_accuracy`.
         train_accuracy: also report `train_accuracy` (single-label).
         jit_compile: forwarded to `compile` ("auto" by default).
-        run_eagerly: forwarded to `compile` (smoke runs: no compilation).
+        run_eagerly: forwarded to `compile`.
+        drop_remainder: drop each epoch's last partial batch (one batch
+            shape, one traced train step: smoke runs); kept when the epoch
+            is shorter than a batch.
         model_fn: optional `(input_shape, num_classes, head) -> model`.
 
     Returns:
@@ -988,9 +1000,14 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
     sampler = method.sampler(info) if callable(method.sampler) else method.sampler
     class_weight = method.class_weight(info) if method.class_weight else None
     sampler_kwargs = method.sampler_kwargs(info) if method.sampler_kwargs else None
-    generator = kb_data.BalancedBatchGenerator(
-        split.x_train, split.y_train, sampler=sampler, batch_size=batch_size,
-        class_weight=class_weight, seed=seed, sampler_kwargs=sampler_kwargs)
+    generator_kwargs = dict(sampler=sampler, batch_size=batch_size,
+                            class_weight=class_weight, seed=seed,
+                            sampler_kwargs=sampler_kwargs)
+    generator = kb_data.BalancedBatchGenerator(split.x_train, split.y_train,
+                                               **generator_kwargs)
+    if drop_remainder and generator.epoch_size >= batch_size:
+        generator = kb_data.BalancedBatchGenerator(
+            split.x_train, split.y_train, drop_remainder=True, **generator_kwargs)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=method.loss(info), jit_compile=jit_compile,
                   run_eagerly=run_eagerly)
@@ -1001,28 +1018,48 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
                         callbacks=[timer, generator.sync_callback(),
                                    *method.callbacks(generator, info), *extra])
     train_time = time.perf_counter() - start
-    test_scores = model.predict(split.x_test, batch_size=1024, verbose=0)
-    val_scores = None
+    parts = {"test": split.x_test}
     if validation and split.x_val is not None:
-        val_scores = model.predict(split.x_val, batch_size=1024, verbose=0)
-    result = _score(method, split, seed, np.asarray(test_scores, np.float32),
-                     counts)
-    result.val_scores = None if val_scores is None else np.asarray(val_scores,
-                                                                   np.float32)
+        parts["val"] = split.x_val
+    if train_accuracy and not split.multilabel:
+        parts["train"] = split.x_train
+    scores = _predict_parts(model, parts)
+    result = _score(method, split, seed, scores["test"], counts)
+    result.val_scores = scores.get("val")
     result.history = {k: [float(v) for v in vs]
                       for k, vs in history.history.items()}
     result.epoch_times = timer.times
     if result.val_scores is not None and not split.multilabel:
         result.metrics["val_accuracy"] = float(
             np.mean(result.val_scores.argmax(axis=1) == split.y_val))
-    if train_accuracy and not split.multilabel:
-        train_scores = model.predict(split.x_train, batch_size=1024, verbose=0)
+    if "train" in scores:
         result.metrics["train_accuracy"] = float(
-            np.mean(np.asarray(train_scores).argmax(axis=1) == split.y_train))
+            np.mean(scores["train"].argmax(axis=1) == split.y_train))
     result.metrics["train_time"] = train_time
-    result.samples_per_epoch = int(generator.epoch_size)
+    result.samples_per_epoch = int(min(generator.epoch_size,
+                                       len(generator) * batch_size))
     result.jit_compile = "eager" if run_eagerly else model.jit_compile
     return result
+
+
+PREDICT_BATCH = 1024
+
+
+def _predict_parts(model, parts):
+    """One `predict` over the concatenated inputs (one traced shape), split back.
+
+    Under jit (jax, tensorflow) every distinct input length below the batch
+    size traces the predict function again; one call over test, validation
+    and training inputs traces it once or twice.
+    """
+    names = list(parts)
+    sizes = [len(parts[n]) for n in names]
+    joined = np.concatenate([parts[n] for n in names]) if len(names) > 1 else (
+        parts[names[0]])
+    scores = np.asarray(model.predict(joined, batch_size=PREDICT_BATCH, verbose=0),
+                        np.float32)
+    bounds = np.cumsum([0, *sizes])
+    return {n: scores[bounds[i]:bounds[i + 1]] for i, n in enumerate(names)}
 
 
 def _score(method, split, seed, test_scores, counts):

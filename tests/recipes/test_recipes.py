@@ -30,9 +30,10 @@ PNGS = {
 }
 
 DRIVER = """
-import contextlib, io, json, os, runpy, sys, traceback
+import contextlib, io, json, os, runpy, sys, time, traceback
 status, helps = {}, {}
 for name, out in json.loads(sys.argv[1]).items():
+    start = time.perf_counter()
     sys.argv = [os.path.join("recipes", name + ".py"), "--help"]
     text = io.StringIO()
     with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
@@ -47,7 +48,8 @@ for name, out in json.loads(sys.argv[1]).items():
         status[name] = "ok" if not exit.code else f"exit {exit.code}"
     except Exception:
         status[name] = traceback.format_exc()
-    print(f"=== {name}: {status[name]}", flush=True)
+    print(f"=== {name}: {status[name]} ({time.perf_counter() - start:.1f} s)",
+          flush=True)
 print("HELP " + json.dumps(helps))
 print("STATUS " + json.dumps(status))
 """
@@ -129,7 +131,7 @@ def test_imbalance_sweep(smoke):
     payload = _load(smoke, "imbalance_sweep")
     rows = payload["rows"]
     assert {row["profile"] for row in rows} == {"step", "long_tail"}
-    assert {row["ratio"] for row in rows} == {1.0, 5.0}
+    assert {row["ratio"] for row in rows} == {5.0}
     assert {row["method"] for row in rows} == {"ce", "over_sampling",
                                                "under_sampling", "logit_adjusted"}
     assert all(_rate(row["accuracy"]) for row in rows)
