@@ -448,9 +448,14 @@ def binary_pair_split(name="digits", *, pair=None, ratio=4.0, val_fraction=0.2,
         x_test=prepare_images(dataset.x_test[test_idx]),
         y_test=(y_test_all[test_idx] == positive).astype(np.int64),
         class_names=[names[negative], names[positive]],
-        description=(f"{name} {names[negative]} ({negative}) vs {names[positive]} "
-                     f"({positive}) at " + ("1:1" if balanced else f"{ratio:g}:1")),
+        description=(f"{name} {_label(names, negative)} vs "
+                     f"{_label(names, positive)} at "
+                     + ("1:1" if balanced else f"{ratio:g}:1")),
     )
+
+
+def _label(names, c):
+    return names[c] if names[c] == str(c) else f"{names[c]} ({c})"
 
 
 def _equal_classes(indices, y, seed):
