@@ -13,7 +13,8 @@ __version__ = "0.1.0"
 from kimbalance import (  # noqa: E402
     callbacks,
     data,
-    evaluation,  # noqa: E402
+    distributed,
+    evaluation,
     layers,
     losses,
     metrics,
@@ -28,6 +29,7 @@ __all__ = [
     "__version__",
     "callbacks",
     "data",
+    "distributed",
     "layers",
     "losses",
     "metrics",
