@@ -17,8 +17,10 @@ images), the CNN Conv32-Pool-Conv64-Pool-Dense128-Dense10, Adam 1e-3, batch
 Side by side, a native PyTorch loop (same architecture in `torch.nn`,
 `DataLoader` + `WeightedRandomSampler` with inverse-frequency weights, N
 samples per epoch, `CrossEntropyLoss`, Adam). Every configuration trains
-`--epochs` epochs; the first (tracing / compilation) is dropped and the
-median of the others is reported as samples/s. Overhead % is
+`--epochs` epochs, round robin over the configurations (epoch 1 of each,
+then epoch 2, ...: load changes on a shared machine hit all alike); the
+first (tracing / compilation) is dropped and the median of the others is
+reported as samples/s. Overhead % is
 `samples/s(arrays) / samples/s(config) - 1` on the same backend.
 
     python benchmarks/bench_overhead.py                  # all backends + torch
@@ -101,7 +103,7 @@ def keras_worker(args):
 
     split = _split(args)
     x, y = split.x_train, split.y_train
-    rows = []
+    setups = []
     for config in args.configs:
         keras.utils.set_random_seed(0)
         model = ex.build_model("cnn", split.input_shape, split.num_classes)
@@ -124,9 +126,17 @@ def keras_worker(args):
             fit_args, fit_kwargs = (generator,), {}
             samples = generator.epoch_size
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-        timer = ex.EpochTimer()
-        model.fit(*fit_args, epochs=args.epochs, verbose=0, callbacks=[timer],
-                  **fit_kwargs)
+        setups.append((config, model, fit_args, fit_kwargs, samples, ex.EpochTimer()))
+    # Epochs run round robin over the configurations, so a load change on a
+    # shared machine hits every configuration alike.
+    for epoch in range(args.epochs):
+        for config, model, fit_args, fit_kwargs, _, timer in setups:
+            model.fit(*fit_args, initial_epoch=epoch, epochs=epoch + 1, verbose=0,
+                      callbacks=[timer], **fit_kwargs)
+            print(f"{keras.backend.backend()} {config} epoch {epoch}: "
+                  f"{timer.times[-1]:.1f}s", flush=True)
+    rows = []
+    for config, model, _, _, samples, timer in setups:
         rate, times = _median_rate(timer.times, samples)
         rows.append({"backend": keras.backend.backend(), "config": config,
                      "samples_per_epoch": samples, "samples_per_s": rate,

@@ -88,6 +88,9 @@ def build_parser():
     parser.add_argument("--report-only", action="store_true",
                         help="only rebuild quality.md from the runs file")
     parser.add_argument("--runs-file", default=str(RUNS))
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="also draw per-class test recall against class size "
+                             "(CE and the three best methods, mean over seeds)")
     return parser
 
 
@@ -97,6 +100,28 @@ def main(argv=None):
     if not args.report_only:
         run(args, runs_file)
     report(runs_file)
+    if args.plot:
+        plot_recall(runs_file, args.plot)
+
+
+def plot_recall(runs_file, path):
+    from kimbalance import plots
+
+    records = [json.loads(line) for line in runs_file.read_text().splitlines()]
+    recall, scores = {}, {}
+    for r in records:
+        recall.setdefault(r["method"], []).append(r["per_class_recall"])
+        scores.setdefault(r["method"], []).append(r["metrics"]["balanced_accuracy"])
+    ranked = sorted((m for m in scores if m != "ce"),
+                    key=lambda m: -float(np.mean(scores[m])))
+    shown = (["ce"] if "ce" in recall else []) + ranked[:3]
+    config = records[0]["config"]
+    split = ex.long_tail_split(config["dataset"], ratio=config["ratio"], log=None)
+    plots.plot_recall_vs_class_size(
+        {m: np.mean(recall[m], axis=0) for m in shown}, split.counts,
+        title=f"Per-class test recall, {config['dataset']}-LT "
+              f"rho={config['ratio']:g}", path=path)
+    print(f"wrote {path}")
 
 
 def _config(args):
