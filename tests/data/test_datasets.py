@@ -26,14 +26,6 @@ CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
          np.float32: 0x0D, np.float64: 0x0E}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_session():
-    """Overrides the root conftest's per-test Keras reset: these tests never
-    build a model, and `keras.backend.clear_session()` (a full `gc.collect()`)
-    costs about a second per test on the shared 2-core machine."""
-    yield
-
-
 def _idx_bytes(array, code=None, header_shape=None):
     array = np.asarray(array)
     code = CODES[array.dtype.type] if code is None else code

@@ -33,14 +33,6 @@ def _official_step(img_max, cls_num, ratio):
             + [int(img_max * imb_factor)] * (cls_num // 2))
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_session():
-    """Overrides the root conftest's per-test Keras reset: these tests are NumPy
-    only, and `keras.backend.clear_session()` (a full `gc.collect()`) costs
-    about a second per test on the shared 2-core machine."""
-    yield
-
-
 @pytest.fixture(scope="module")
 def balanced():
     return np.repeat(np.arange(10), 500)

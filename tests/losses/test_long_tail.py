@@ -21,23 +21,6 @@ def _data(n=12, num_classes=4, seed=0, low=-1.0, high=1.0):
     return labels, logits
 
 
-
-@pytest.fixture(autouse=True)
-def _fresh_keras_session():
-    """The root conftest fixture without its per-test `gc.collect()`.
-
-    `keras.backend.clear_session()` collects garbage by default, about 0.5-1.5 s
-    per test with torch, jax and tensorflow loaded; this module's tests build a
-    few tiny models, so the session is cleared without the collection. Same
-    seed and policy reset as the root fixture (see the report of this change).
-    """
-    keras.utils.set_random_seed(1337)
-    keras.backend.clear_session(free_memory=False)
-    previous = keras.mixed_precision.global_policy().name
-    yield
-    keras.mixed_precision.set_global_policy(previous)
-
-
 def _np(x):
     return np.asarray(ops.convert_to_numpy(x), dtype=np.float64)
 
