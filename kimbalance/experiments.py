@@ -1093,7 +1093,8 @@ def _run_majority(method, split, info, seed):
     return result
 
 
-def run_methods(methods, split, *, seeds=(0,), log=print, **kwargs):
+def run_methods(methods, split, *, seeds=(0,), log=print, validation=None,
+                **kwargs):
     """Runs every method for every seed; post-hoc methods reuse their base.
 
     Args:
@@ -1102,13 +1103,16 @@ def run_methods(methods, split, *, seeds=(0,), log=print, **kwargs):
             draw per seed).
         seeds: the seeds.
         log: progress lines (`print`, or None).
+        validation: score the validation data too; by default only when a
+            post-hoc method needs it.
         **kwargs: forwarded to `run_method`.
 
     Returns:
         A list of `RunResult`, ordered by method then seed.
     """
     results = {}
-    needs_val = any(m.posthoc for m in methods)
+    needs_val = (any(m.posthoc for m in methods) if validation is None
+                 else bool(validation))
     for seed in seeds:
         current = split(seed) if callable(split) else split
         for method in methods:

@@ -101,7 +101,8 @@ def main(argv=None):
                               loss=ex.LONG_TAIL_METHODS["ce"].loss)
         print(f"reference: {balanced.description}, counts "
               f"{balanced.counts.tolist()}")
-        results += ex.run_methods([reference], balanced, seeds=seeds, **run_kwargs)
+        results += ex.run_methods([reference], balanced, seeds=seeds,
+                                  validation=True, **run_kwargs)
     ex.positive_class_metrics(results)
     rows = ex.summarize(results)
     table = ex.markdown_table(rows, COLUMNS)
@@ -139,9 +140,10 @@ def _plot_curves(out, curves, split):
     for name, key in CURVES.items():
         series = {method: list(enumerate(history[key], start=1))
                   for method, history in curves.items() if history.get(key)}
+        negative, positive = split.class_names
         plots.plot_imbalance_sweep(
             series, metric=f"validation {name}", log_x=False, xlabel="epoch",
-            title=f"validation {name} per epoch: {split.description}",
+            title=f"validation {name}: {negative} vs {positive} (positive)",
             path=out / f"curves_{name}.png")
 
 
