@@ -78,6 +78,9 @@ def build_parser():
     parser.add_argument("--no-native", action="store_true",
                         help="skip the native PyTorch loop")
     parser.add_argument("--out", default=str(HERE / "results" / "overhead.md"))
+    parser.add_argument("--update", action="store_true",
+                        help="keep the rows of backends not run now from the "
+                             "existing results JSON")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker-json", default=None, help=argparse.SUPPRESS)
     return parser
@@ -220,21 +223,35 @@ def main(argv=None):
 
 
 def write_report(args, rows, argv):
+    command = "python benchmarks/bench_overhead.py " + " ".join(argv)
+    for row in rows:
+        row.setdefault("command", command.strip())
+        row.setdefault("epochs", args.epochs)
+    out = pathlib.Path(args.out)
+    if args.update and out.with_suffix(".json").exists():
+        rerun = {r["backend"] for r in rows}
+        kept = [r for r in json.loads(out.with_suffix(".json").read_text())
+                if r["backend"] not in rerun]
+        order = {name: i for i, name in enumerate([*BACKENDS, "native torch"])}
+        rows = sorted(kept + rows, key=lambda r: order.get(r["backend"], 99))
     base = {r["backend"]: r["samples_per_s"] for r in rows if r["config"] == "arrays"}
     native = next((r["samples_per_s"] for r in rows
                    if r["backend"] == "native torch"), None)
-    lines = ["| backend | configuration | jit | samples/epoch | samples/s (median) "
-             "| overhead vs arrays | x native torch |", "|---|---|---|---|---|---|---|"]
+    lines = ["| backend | configuration | jit | epochs | samples/epoch | samples/s "
+             "(median) | overhead vs arrays | x native torch |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "samples_per_s" not in r:
-            lines.append(f"| {r['backend']} | {r['config']} | - | - | - | - | - |")
+            lines.append(f"| {r['backend']} | {r['config']} | - | - | - | - | - | - |")
             continue
         rate = r["samples_per_s"]
         over = (f"{100 * (base[r['backend']] / rate - 1):+.1f}%"
                 if r["backend"] in base else "-")
         ratio = f"{rate / native:.2f}" if native else "-"
         lines.append(f"| {r['backend']} | {r['config']} | {r['jit_compile']} | "
-                     f"{r['samples_per_epoch']} | {rate:.0f} | {over} | {ratio} |")
+                     f"{r['epochs']} | {r['samples_per_epoch']} | {rate:.0f} | "
+                     f"{over} | {ratio} |")
+    commands = "\n".join(f"- `{c}`" for c in dict.fromkeys(r["command"] for r in rows))
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs (shared)"
     text = f"""## overhead
 
@@ -242,16 +259,18 @@ Cost of kimbalance's batch generator and losses against plain `model.fit(x, y)`
 on the same backend, and a native PyTorch loop (DataLoader +
 WeightedRandomSampler) side by side. {args.dataset} long-tailed
 (rho = {args.ratio:g}), CNN Conv32-Pool-Conv64-Pool-Dense128-Dense10,
-Adam 1e-3, batch {args.batch_size},
-{args.epochs} epochs per configuration, the first dropped; medians of the
-rest. Overhead % is per training sample (`over+loss` trains a larger epoch).
-Machine: {machine}; timings from a machine shared with other jobs are noisy.
+Adam 1e-3, batch {args.batch_size}. Each configuration trains the given
+epochs, round robin over the configurations of a backend; the first epoch
+(tracing / compilation) is dropped, samples/s is from the median of the
+rest. Overhead % is per training sample, against `arrays` on the same
+backend. Machine: {machine}; it was shared with other jobs (load 7-9 on 2
+cores), so differences within about +-30% are noise.
 
-Command: `python benchmarks/bench_overhead.py {' '.join(argv)}`.
+Commands (rows from each):
+{commands}
 
 {chr(10).join(lines)}
 """
-    out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     (out.with_suffix(".json")).write_text(json.dumps(rows, indent=2))
