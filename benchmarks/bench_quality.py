@@ -215,7 +215,10 @@ test set (so accuracy = balanced accuracy up to rounding), CNN
 Conv32-Pool-Conv64-Pool-Dense128-Dense10, Adam 1e-3, batch {config['batch_size']},
 {config['epochs']} epochs; backend {config['backend']} on {machine['device']}
 ({machine['cpus']} CPUs, shared; {machine['machine']}), keras {machine['keras']}.
-Rates in %, mean ± std over seeds (population std); train time in seconds.
+Rates in %, mean ± std over seeds (population std). Few-shot accuracy is
+empty: no class has fewer than 20 training images here (the tail class has
+60). Train time is wall time in seconds on a 2-core machine shared with other
+jobs whose load varied during the run, so it compares methods only loosely.
 Status: {status}.
 
 Command (all rows): `python benchmarks/bench_quality.py --backend {config['backend']}`
