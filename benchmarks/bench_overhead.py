@@ -30,20 +30,13 @@ reported as samples/s. Overhead % is
 import os
 import sys
 
-
-def _preparse_backend(argv):
-    for i, arg in enumerate(argv):
-        if arg == "--worker" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
-
-
-_WORKER = _preparse_backend(sys.argv[1:])
-if _WORKER and _WORKER != "native_torch":
-    os.environ["KERAS_BACKEND"] = _WORKER
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from recipes._backend import preparse_flag, select_backend  # noqa: E402
+
+# Worker processes get `--worker BACKEND`; "native_torch" runs no keras.
+_WORKER = preparse_flag(sys.argv[1:], "--worker")
+select_backend(["--backend", _WORKER] if _WORKER not in (None, "native_torch") else [],
+               disable_onednn=True)
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -26,21 +26,10 @@ Every row is reproducible by one command (the table's "command" line), e.g.
 import os
 import sys
 
-
-def _preparse_backend(argv):
-    for i, arg in enumerate(argv):
-        if arg == "--backend" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--backend="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-os.environ["KERAS_BACKEND"] = (_preparse_backend(sys.argv[1:])
-                               or os.environ.get("KERAS_BACKEND", "jax"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from recipes._backend import select_backend  # noqa: E402  (imports no keras)
+
+select_backend(sys.argv[1:], default="jax", disable_onednn=True)
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -30,21 +30,10 @@ Examples:
 import os
 import sys
 
-
-def _preparse_backend(argv):
-    """`--backend` must reach KERAS_BACKEND before keras is imported."""
-    for i, arg in enumerate(argv):
-        if arg == "--backend" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--backend="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-if _preparse_backend(sys.argv[1:]):
-    os.environ["KERAS_BACKEND"] = _preparse_backend(sys.argv[1:])
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from recipes._backend import select_backend  # noqa: E402  (imports no keras)
+
+select_backend(sys.argv[1:])
 
 from kimbalance import callbacks, plots  # noqa: E402
 from kimbalance import data as kb_data  # noqa: E402

@@ -1,0 +1,1 @@
+"""Recipe scripts: run them as `python recipes/<name>.py --help`."""
