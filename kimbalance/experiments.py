@@ -645,6 +645,8 @@ class Method:
         class_weight: `TaskInfo -> per-sample class weights` for the
             generator, or None (no sample weights).
         head: the classifier head, `"dense"` or `"cosine"`.
+        augment: `TaskInfo -> augment callable` for the generator (e.g.
+            `kimbalance.data.RandomShiftFlip`), or None.
         callbacks: `(generator, TaskInfo) -> list of Keras callbacks`.
         base: for post-hoc methods, the method whose trained model is reused
             (no training of its own).
@@ -662,6 +664,7 @@ class Method:
     sampler_kwargs: Callable | None = None
     class_weight: Callable | None = None
     head: str = "dense"
+    augment: Callable | None = None
     callbacks: Callable = _no_callbacks
     base: str | None = None
     decide: Callable | None = None
@@ -1007,7 +1010,8 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
     sampler_kwargs = method.sampler_kwargs(info) if method.sampler_kwargs else None
     generator_kwargs = dict(sampler=sampler, batch_size=batch_size,
                             class_weight=class_weight, seed=seed,
-                            sampler_kwargs=sampler_kwargs)
+                            sampler_kwargs=sampler_kwargs,
+                            augment=method.augment(info) if method.augment else None)
     generator = kb_data.BalancedBatchGenerator(split.x_train, split.y_train,
                                                **generator_kwargs)
     if drop_remainder and generator.epoch_size >= batch_size:

@@ -3,7 +3,8 @@
 NumPy only (plus `keras.utils.PyDataset` for the generator): never `keras.ops`.
 """
 
-from kimbalance.data import datasets, generator, imbalance, samplers
+from kimbalance.data import augment, datasets, generator, imbalance, samplers
+from kimbalance.data.augment import *  # noqa: F403
 from kimbalance.data.datasets import *  # noqa: F403
 from kimbalance.data.generator import *  # noqa: F403
 from kimbalance.data.imbalance import *  # noqa: F403
@@ -14,4 +15,5 @@ __all__ = [
     *imbalance.__all__,
     *samplers.__all__,
     *generator.__all__,
+    *augment.__all__,
 ]

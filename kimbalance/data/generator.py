@@ -203,7 +203,8 @@ def _augment_mode(augment):
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                   and p.default is p.empty and p.name != "rng"]
     takes_rng = any(p.name == "rng" for p in params)
-    return ("xy" if len(positional) >= 2 else "x"), takes_rng
+    takes_y = len(positional) >= 2 or any(p.name == "y" for p in params)
+    return ("xy" if takes_y else "x"), takes_rng
 
 
 class BalancedBatchGenerator(keras.utils.PyDataset):
@@ -286,9 +287,10 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             dict `{class: weight}` covering every class, or a sequence of C
             weights.
         augment: None; a callable on the NumPy batch, `augment(x) -> x` or,
-            if it has two positional parameters without defaults,
-            `augment(x, y) -> x` (the labels make minority-only augmentation
-            possible); a parameter named `rng` receives a
+            if it has two positional parameters without defaults or a
+            parameter named `y`, `augment(x, y) -> x` (the labels make
+            minority-only augmentation possible; see
+            `kimbalance.data.RandomShiftFlip`); a parameter named `rng` receives a
             `numpy.random.Generator` seeded from `(seed, epoch, batch index)`
             for reproducible augmentation. Or a Keras preprocessing layer,
             whose output is converted back to NumPy.
