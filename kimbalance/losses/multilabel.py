@@ -28,6 +28,10 @@ __all__ = [
 ]
 
 
+# Integer exponents up to this are evaluated as products of the base.
+_MAX_PRODUCT_EXPONENT = 4
+
+
 def _multi_hot_targets(y_true, y_pred):
     """Returns `y_true` as a float tensor like `y_pred`; checks static shapes."""
     y_true = ops.convert_to_tensor(y_true)
@@ -62,13 +66,17 @@ def _check_width(name, counts, y_pred):
 def _power(base, exponent):
     """`base ** exponent` for base >= 0 and a Python exponent >= 0.
 
-    Finite gradient everywhere: at base 0 the value is 0 (1 for exponent 0)
-    and the gradient 0, instead of `0 * inf` for exponents below 1.
+    Small integer exponents are products (exact, and smooth at 0). Otherwise
+    the gradient stays finite everywhere: at base 0 the value is 0 (1 for
+    exponent 0) and the gradient 0, instead of `0 * inf` for exponents below 1.
     """
     if exponent == 0:
         return ops.ones_like(base)
-    if exponent == 1:
-        return base
+    if float(exponent).is_integer() and exponent <= _MAX_PRODUCT_EXPONENT:
+        result = base
+        for _ in range(int(exponent) - 1):
+            result = result * base
+        return result
     positive = ops.greater(base, 0.0)
     safe = ops.where(positive, base, ops.ones_like(base))
     return ops.where(positive, ops.power(safe, exponent), ops.zeros_like(base))
@@ -152,37 +160,39 @@ def asymmetric_loss(y_true, y_pred, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
     y_pred = to_float32(y_pred)
     y = _multi_hot_targets(y_true, y_pred)
     log_eps = math.log(eps)
+    # q = 1 - p without cancellation; the shifted negative probability
+    # max(p - clip, 0) = relu(1 - clip - q) (the official 1 - min(q + clip, 1)).
     if from_logits:
-        p = ops.sigmoid(y_pred)
-        q = ops.sigmoid(-y_pred)  # 1 - p without cancellation
-        log_p = ops.maximum(ops.log_sigmoid(y_pred), log_eps)
+        log_p = ops.log_sigmoid(y_pred)
+        q = ops.sigmoid(-y_pred)
         if clip > 0:
-            log_q = ops.log(ops.clip(q + clip, eps, 1.0))
+            log_q = ops.log(ops.minimum(q + clip, 1.0))
         else:
-            log_q = ops.maximum(ops.log_sigmoid(-y_pred), log_eps)
+            log_q = log_p - y_pred  # log(1 - p) = log sigmoid(z) - z
     else:
         p = ops.clip(y_pred, 0.0, 1.0)
         q = 1.0 - p
         log_p = ops.log(ops.maximum(p, eps))
-        log_q = ops.log(ops.clip(q + clip, eps, 1.0))
-    positive_term = y * log_p
-    negative_term = (1.0 - y) * log_q
+        log_q = ops.log(ops.minimum(q + clip, 1.0))
+    log_p = ops.maximum(log_p, log_eps)
+    if clip < eps:
+        log_q = ops.maximum(log_q, log_eps)
+    pos_coef, neg_coef = y, 1.0 - y
     if gamma_neg > 0 or gamma_pos > 0:
-        if from_logits:
-            # (1 - p) ** gamma_pos in log space, smooth for any gamma_pos.
-            w_pos = ops.exp(gamma_pos * ops.log_sigmoid(-y_pred))
+        # The weights are label coefficients: under stop_gradient_focusing
+        # they are built from constants, so only log_p and log_q carry a
+        # gradient (few differentiated passes over the (N, L) scores).
+        q_w = ops.stop_gradient(q) if stop_gradient_focusing else q
+        w_pos = _power(q_w, gamma_pos)
+        if clip > 0 or not from_logits:
+            w_neg = _power(ops.relu(1.0 - clip - q_w), gamma_neg)
         else:
-            w_pos = _power(q, gamma_pos)
-        if from_logits and clip == 0:
-            w_neg = ops.exp(gamma_neg * ops.log_sigmoid(y_pred))
-        else:
-            w_neg = _power(ops.maximum(p - clip, 0.0), gamma_neg)
-        if stop_gradient_focusing:
-            w_pos = ops.stop_gradient(w_pos)
-            w_neg = ops.stop_gradient(w_neg)
-        positive_term = positive_term * w_pos
-        negative_term = negative_term * w_neg
-    return -ops.sum(positive_term + negative_term, axis=-1)
+            p_w = ops.sigmoid(y_pred)
+            w_neg = _power(ops.stop_gradient(p_w) if stop_gradient_focusing
+                           else p_w, gamma_neg)
+        pos_coef = pos_coef * w_pos
+        neg_coef = neg_coef * w_neg
+    return -ops.sum(pos_coef * log_p + neg_coef * log_q, axis=-1)
 
 
 def _check_db_args(label_counts, num_samples, rebalance, map_alpha, map_beta,
@@ -312,16 +322,15 @@ def distribution_balanced_loss(y_true, y_pred, *, label_counts, num_samples,
     else:
         weight = ops.ones_like(y)
     bias = _db_bias(counts, num_samples, args["init_bias"], neg_scale)
-    logits = y_pred + ops.convert_to_tensor(bias, dtype)
-    logits = logits * (y + (1.0 - y) * neg_scale)
-    weight = weight * (y + (1.0 - y) / neg_scale)
-
-    # BCE with logits in the stable form max(z, 0) - z y + log(1 + exp(-|z|)).
-    bce = ops.relu(logits) - logits * y + ops.log1p(ops.exp(-ops.abs(logits)))
+    # Label-only coefficients first (no gradient), then few passes over z.
+    weight = args["balance_param"] * weight * (y + (1.0 - y) / neg_scale)
+    logits = (y_pred + ops.convert_to_tensor(bias, dtype)) * (
+        y + (1.0 - y) * neg_scale)
+    # BCE with logits, stable: softplus(z) - z y.
+    bce = ops.softplus(logits) - logits * y
     loss = weight * bce
     if args["focal_gamma"] > 0:
         loss = loss * _power(-ops.expm1(-bce), args["focal_gamma"])
-    loss = args["balance_param"] * loss
     return ops.mean(loss, axis=-1)
 
 
