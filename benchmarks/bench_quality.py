@@ -56,7 +56,7 @@ TARGET = 0.87
 # interrupted run still covers the main methods.
 PRIORITY = ["ce", "posthoc_la", "logit_adjusted", "weighted_ce", "ldam_drw", "cdt",
             "focal", "class_balanced", "cb_sampling", "progressive",
-            "under_sampling", "over_sampling"]
+            "under_sampling", "over_sampling", "ldam_drw_aug", "cb_sampling_aug"]
 
 
 def build_parser():

@@ -746,6 +746,18 @@ def _over_all_epochs(info):
     return {"num_epochs": max(info.epochs - 1, 1)}
 
 
+# Random 1-pixel shifts, no flip: on Fashion-MNIST-LT (rho=100, seed 0) shifts
+# of 1 px lifted LDAM-DRW from 85.8 to 87.3 % and class-balanced batches from
+# 85.9 to 86.4 % balanced accuracy, while 2-px shifts with horizontal flips
+# cost logit adjustment 2.3 points within the 15-epoch budget (Fashion-MNIST's
+# shoes all face left). Seeds 1 and 2 of the benchmark are the fresh check.
+AUGMENT_SHIFT = 1
+
+
+def _shift_augment(info):
+    return kb_data.RandomShiftFlip(AUGMENT_SHIFT, horizontal_flip=False)
+
+
 def _posthoc_adjustment(test_scores, val_scores, split, info):
     layer = kb_layers.LogitAdjustment(info.counts.tolist(), tau=1.0)
     return keras.ops.convert_to_numpy(layer(test_scores))
@@ -789,6 +801,11 @@ LONG_TAIL_METHODS = {m.name: m for m in [
            sampler="class_balanced"),
     Method("progressive", "CE + progressive (instance -> balanced) sampling",
            loss=_ce, sampler="progressive", sampler_kwargs=_over_all_epochs),
+    Method("ldam_drw_aug", "LDAM-DRW + random 1-pixel shifts", loss=_ldam,
+           head="cosine", class_weight=_ones, callbacks=_drw_callbacks,
+           augment=_shift_augment),
+    Method("cb_sampling_aug", "CE + class-balanced batches + random 1-pixel shifts",
+           loss=_ce, sampler="class_balanced", augment=_shift_augment),
 ]}
 
 BINARY_METHODS = {m.name: m for m in [

@@ -11,7 +11,8 @@ Methods: ce, weighted_ce, focal, class_balanced (effective number), ldam_drw
 (LDAM + cosine classifier + deferred re-weighting), logit_adjusted (balanced
 softmax), posthoc_la (the CE model + post-hoc logit adjustment), cdt, and CE
 with over_sampling, under_sampling, cb_sampling (class-balanced batches),
-progressive sampling.
+progressive sampling; ldam_drw_aug and cb_sampling_aug add random 1-pixel
+shifts of the training images (`kimbalance.data.RandomShiftFlip`).
 
 Examples:
     python recipes/long_tail.py --demo                       # digits, minutes

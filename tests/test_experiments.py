@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score
 
+from kimbalance import data as kb_data
 from kimbalance import experiments as ex
 
 
@@ -215,6 +216,31 @@ def test_run_methods_trains_and_applies_posthoc_adjustment(tiny_split):
                                rtol=1e-5, atol=1e-5)
     summary = ex.timing_summary(ce)
     assert summary["samples_per_s"] > 0
+
+
+def test_augmented_methods_shift_the_training_images(monkeypatch):
+    """`Method.augment` reaches the generator: the model sees shifted images."""
+    rng = np.random.default_rng(1)
+    y_train = np.repeat([0, 1, 2], [40, 16, 8])
+    x_train = rng.random((len(y_train), 6, 6, 1)).astype(np.float32)
+    split = ex.Split(x_train, y_train, x_train[:12], y_train[:12], ["a", "b", "c"])
+    seen = []
+    original = kb_data.RandomShiftFlip.__call__
+
+    def spy(self, x, y=None, rng=None):
+        out = original(self, x, y, rng=rng)
+        seen.append((self.max_shift, self.horizontal_flip,
+                     not np.array_equal(out, x)))
+        return out
+
+    monkeypatch.setattr(kb_data.RandomShiftFlip, "__call__", spy)
+    for name in ("ldam_drw_aug", "cb_sampling_aug"):
+        seen.clear()
+        result = ex.run_method(ex.LONG_TAIL_METHODS[name], split, arch="mlp",
+                               epochs=1, batch_size=16, verbose=0)
+        assert 0.0 <= result.metrics["balanced_accuracy"] <= 1.0
+        assert seen and all(s[:2] == (ex.AUGMENT_SHIFT, False) for s in seen)
+        assert any(s[2] for s in seen)
 
 
 def test_majority_mock_model_scores(tiny_split):

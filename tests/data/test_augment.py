@@ -86,7 +86,8 @@ def test_classes_augments_only_those_classes():
     np.testing.assert_array_equal(out[y != 2], x[y != 2])
     assert not np.array_equal(out[y == 2], x[y == 2])
     _explain(x[y == 2], out[y == 2], 1, True)
-    column = RandomShiftFlip(1, classes=[2])(x, y[:, None], rng=np.random.default_rng(0))
+    column = RandomShiftFlip(1, classes=[2])(x, y[:, None],
+                                             rng=np.random.default_rng(0))
     np.testing.assert_array_equal(column, out)
 
 
