@@ -274,7 +274,11 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             `Dataset`, a list), read item by item (`__getitems__` when it
             has one).
         y: the labels, in memory, one row per sample of `x`: 1-D class ids,
-            (N, 1) ids, one-hot or multi-hot rows.
+            (N, 1) ids, one-hot or multi-hot rows. Or None with a
+            class-partitioned sampler (`RandomOverSampler.from_counts(counts)`
+            etc.: `x` stores class c at positions `[offset_c, offset_c +
+            n_c)`): the batches' int64 class ids come from their positions,
+            so no label array is kept for any dataset size.
         sampler: a sampler name (`"instance"`, `"over"`, `"under"`,
             `"class_balanced"`, `"sqrt"`, `"power"`, `"progressive"`,
             `"multilabel"`) built on `y` with `seed` (and `batch_size` as the
@@ -354,14 +358,31 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
 
         self._source = _make_source(x, x_key)
         num_items = len(self._source)
-        try:
-            y_array = np.asarray(y)
-        except (TypeError, ValueError):
-            raise invalid("y", "an array of labels", y) from None
-        if y_array.ndim == 0 or y_array.shape[0] != num_items:
-            raise invalid("y", f"{num_items} labels, one per sample of x (len(x)="
-                          f"{num_items})", y)
-        labels, self._kind, self.num_classes = _parse_targets(y_array, num_classes)
+        # y=None: labels come from a class-partitioned sampler's layout
+        # (`Sampler.from_counts`: class c at [offset_c, offset_c + n_c)), so
+        # no per-sample array exists, whatever the dataset size.
+        self._offsets = None
+        if y is None:
+            if not isinstance(sampler, Sampler) or not sampler.class_partitioned:
+                raise invalid("y", "the labels, or y=None with a class-partitioned "
+                              "sampler (`SamplerClass.from_counts(counts)`) that "
+                              "gives every position's class", None)
+            if num_classes is not None and num_classes != sampler.num_classes:
+                raise invalid("num_classes", f"{sampler.num_classes} (the sampler's "
+                              "number of classes)", num_classes)
+            self._offsets = sampler._offsets
+            y_array, labels = None, None
+            self._kind, self.num_classes = "ids", sampler.num_classes
+        else:
+            try:
+                y_array = np.asarray(y)
+            except (TypeError, ValueError):
+                raise invalid("y", "an array of labels", y) from None
+            if y_array.ndim == 0 or y_array.shape[0] != num_items:
+                raise invalid("y", f"{num_items} labels, one per sample of x "
+                              f"(len(x)={num_items})", y)
+            labels, self._kind, self.num_classes = _parse_targets(y_array,
+                                                                  num_classes)
         self._y = y_array
         self._labels = labels
 
@@ -460,16 +481,22 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             self.class_weight = None
             self._sample_weight = None
             return
-        if self._kind == "multi_hot":
+        if self._offsets is not None:
+            counts = self.sampler.counts
+        elif self._kind == "multi_hot":
             counts = self._y.sum(axis=0)
         else:
             counts = np.bincount(self._labels, minlength=self.num_classes)
         weights = resolve_class_weight(class_weight, self.num_classes, counts)
-        if self._kind == "multi_hot":
+        if self._offsets is not None:
+            # Looked up per batch from the batch's labels (no per-sample array).
+            per_sample = None
+        elif self._kind == "multi_hot":
             per_sample = sample_weights(self._y, weights)
         else:
             per_sample = weights[self._labels]
-        self._sample_weight = per_sample.astype(np.float32)
+        self._sample_weight = (None if per_sample is None
+                               else per_sample.astype(np.float32))
         self.class_weight = weights
         self._emit_weights = True
 
@@ -514,15 +541,19 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
         epoch = self.epoch
         indices = self._batch_indices(index, epoch)
         x = self._source.take(indices)
-        y = self._y[indices]
+        if self._offsets is None:
+            y = self._y[indices]
+        else:
+            y = np.searchsorted(self._offsets, indices, side="right") - 1
         if self._augment_mode is not None:
             x = self._apply_augment(x, y, epoch, index)
         if not self._emit_weights:
             return x, y
-        weights = self._sample_weight
-        if weights is None:
+        if self.class_weight is None:
             return x, y, np.ones(indices.shape[0], dtype=np.float32)
-        return x, y, weights[indices]
+        if self._sample_weight is None:
+            return x, y, self.class_weight[y].astype(np.float32)
+        return x, y, self._sample_weight[indices]
 
     def _apply_augment(self, x, y, epoch, index):
         if self._augment_mode == "layer":

@@ -344,6 +344,11 @@ class Sampler:
         return self._size
 
     @property
+    def class_partitioned(self):
+        """Whether built by `from_counts` (class c at `[offset_c, offset_c + n_c)`)."""
+        return self._order is None and getattr(self, "_offsets", None) is not None
+
+    @property
     def materializes_epoch(self):
         """Whether whole epochs are computed and cached (else slice by slice)."""
         return self._size <= _EPOCH_CACHE_LIMIT

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from kimbalance.data.generator import BalancedBatchGenerator
-from kimbalance.data.samplers import ClassBalancedSampler, RandomOverSampler
+from kimbalance.data.samplers import (
+    ClassBalancedSampler,
+    RandomOverSampler,
+    RandomUnderSampler,
+)
 from kimbalance.weights import class_weights, sample_weights
 
 Y = np.repeat([0, 1], [90, 10])
@@ -402,3 +406,72 @@ def test_error_augment_not_callable():
 def test_error_bad_x():
     with pytest.raises(ValueError, match="argument `x`"):
         BalancedBatchGenerator(42, Y)
+
+
+# Class-partitioned storage without a label array --------------------------------
+
+
+@pytest.mark.parametrize("sampler_cls", [RandomOverSampler, ClassBalancedSampler])
+@pytest.mark.parametrize("num_shards", [1, 2])
+def test_labels_from_a_partitioned_sampler_match_the_label_array(sampler_cls,
+                                                                num_shards):
+    counts = [40, 7, 13]
+    y_full = np.repeat([0, 1, 2], counts)
+    x = np.arange(len(y_full), dtype=np.float32)[:, None]
+    kwargs = {"batch_size": 6} if sampler_cls is ClassBalancedSampler else {}
+    for shard in range(num_shards):
+        def make(y, sampler_cls=sampler_cls, kwargs=kwargs, shard=shard):
+            sampler = sampler_cls.from_counts(counts, seed=4, **kwargs)
+            return BalancedBatchGenerator(x, y, sampler=sampler, batch_size=6,
+                                          class_weight="balanced",
+                                          num_shards=num_shards, shard_index=shard)
+        free, labelled = make(None), make(y_full)
+        assert len(free) == len(labelled) and free.num_classes == 3
+        for epoch in (0, 3):
+            free.set_epoch(epoch)
+            labelled.set_epoch(epoch)
+            for i in range(len(free)):
+                (xa, ya, wa), (xb, yb, wb) = free[i], labelled[i]
+                np.testing.assert_array_equal(xa, xb)
+                np.testing.assert_array_equal(ya, yb)
+                np.testing.assert_allclose(wa, wb)
+                assert ya.dtype == np.int64 and wa.dtype == np.float32
+
+
+def test_partitioned_generator_beyond_memory_and_in_fit():
+    """3e9 positions: no per-sample array; x is a lazy item source."""
+
+    class Lazy:
+        def __len__(self):
+            return 3_000_000_005
+
+        def __getitem__(self, i):
+            return np.full((2,), float(i >= 3_000_000_000), np.float32)
+
+    under = RandomUnderSampler.from_counts([3_000_000_000, 5], seed=0)
+    gen = BalancedBatchGenerator(Lazy(), None, sampler=under, batch_size=5)
+    x_batch, y_batch = gen[0]
+    np.testing.assert_array_equal(x_batch[:, 0], y_batch.astype(np.float32))
+    labels = np.concatenate([gen[i][1] for i in range(len(gen))])
+    assert np.bincount(labels).tolist() == [5, 5]
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(gen, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_partitioned_generator_errors():
+    x = np.zeros((20, 2), np.float32)
+    y = np.repeat([0, 1], [15, 5])
+    with pytest.raises(ValueError, match=r"argument `y`. Expected the labels, or "
+                                         r"y=None with a class-partitioned sampler"):
+        BalancedBatchGenerator(x, None, sampler="over")
+    with pytest.raises(ValueError, match=r"argument `y`.*class-partitioned.*"
+                                         r"Received: y=None"):
+        BalancedBatchGenerator(x, None, sampler=RandomOverSampler(y))
+    with pytest.raises(ValueError, match=r"argument `num_classes`. Expected 2"):
+        BalancedBatchGenerator(x, None, sampler=RandomOverSampler.from_counts([15, 5]),
+                               num_classes=3)
+    with pytest.raises(ValueError, match=r"argument `sampler`. Expected a sampler "
+                                         r"built on the 20 samples"):
+        BalancedBatchGenerator(x, None, sampler=RandomOverSampler.from_counts([15, 6]))
