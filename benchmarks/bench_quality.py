@@ -68,6 +68,9 @@ def build_parser():
                         help="comma-separated subset (default: every long-tail "
                              "method)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="start at this seed (runs seeds first-seed .. "
+                             "seeds-1): parallel workers on disjoint seeds")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--ratio", type=float, default=100.0)
@@ -135,7 +138,7 @@ def run(args, runs_file):
           f"({len(split.y_train)} images); test {len(split.y_test)}", flush=True)
     methods = ex.select_methods(ex.LONG_TAIL_METHODS, args.methods or PRIORITY)
     units = _units(methods)
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.seeds):
         for unit in units:
             if all((m.name, seed) in done for m in unit):
                 continue
