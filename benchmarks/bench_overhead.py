@@ -38,6 +38,8 @@ _WORKER = preparse_flag(sys.argv[1:], "--worker")
 select_backend(["--backend", _WORKER] if _WORKER not in (None, "native_torch") else [],
                disable_onednn=True)
 
+_LOAD_START = os.getloadavg()[0]  # before this run adds its own load
+
 import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
@@ -256,8 +258,10 @@ Adam 1e-3, batch {args.batch_size}. Each configuration trains the given
 epochs, round robin over the configurations of a backend; the first epoch
 (tracing / compilation) is dropped, samples/s is from the median of the
 rest. Overhead % is per training sample, against `arrays` on the same
-backend. Machine: {machine}; it was shared with other jobs (load 7-9 on 2
-cores), so differences within about +-30% are noise.
+backend. Machine: {machine}; 1-minute load average {_LOAD_START:.1f} at the
+start, {os.getloadavg()[0]:.1f} at the end (this run's own training counts). Under
+other jobs' load the same configuration varied by up to +-30% here, so only
+differences well beyond the spread between repeated runs mean anything.
 
 Commands (rows from each):
 {commands}
