@@ -4,6 +4,7 @@ Every message has the Keras form:
 ``Invalid value for argument `tau`. Expected a float >= 0. Received: tau=-1.0``
 """
 
+import dataclasses
 import math
 import numbers
 
@@ -120,3 +121,199 @@ def check_priors(name, value):
     """
     arr = check_vector(name, value, positive=True)
     return arr / arr.sum()
+
+
+# Labels ----------------------------------------------------------------------
+# The one label parser of the package: weights, samplers, the generator,
+# imbalance construction, evaluation and thresholds all read targets through
+# `parse_targets`, so one set of rules and one set of messages applies.
+
+# Without an explicit `num_classes`, the class count is inferred as max(id) + 1;
+# a stray id (1e15) would then allocate per-class arrays of that length. The
+# inferred count is bounded by what the data supports: at most this many
+# classes, or one class per sample when there are more samples than that.
+MAX_INFERRED_CLASSES = 1 << 16
+# An explicit `num_classes` is bounded too: every consumer allocates O(C).
+MAX_CLASSES = 1 << 24
+# Counts beyond this overflow int64 sums (and float64 stops being exact).
+MAX_COUNT = 1 << 53
+
+TARGET_KINDS = ("ids", "one_hot", "multi_hot")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Targets:
+    """Validated targets, as returned by `parse_targets`.
+
+    Attributes:
+        kind: "ids" (1-D or (N, 1) class ids), "one_hot" (2-D 0/1, one 1 per
+            row) or "multi_hot" (2-D 0/1, any number of 1s per row).
+        ids: int64 class ids of shape (N,) for "ids" and "one_hot"; None for
+            "multi_hot".
+        num_classes: the number of classes (labels for multi-hot).
+        array: the validated array (NumPy view of the input, not copied).
+        column: whether class ids came as an (N, 1) column.
+    """
+
+    kind: str
+    ids: np.ndarray | None
+    num_classes: int
+    array: np.ndarray
+    column: bool = False
+
+    def __len__(self):
+        return int(self.array.shape[0])
+
+    @property
+    def single_label(self):
+        return self.kind != "multi_hot"
+
+    def counts(self):
+        """Per-class sample counts (positives per label for multi-hot), int64."""
+        if self.ids is not None:
+            return np.bincount(self.ids, minlength=self.num_classes).astype(np.int64)
+        return self.array.sum(axis=0).astype(np.int64)
+
+    def indicator(self):
+        """(N, C) uint8 0/1 matrix (one-hot for single-label targets)."""
+        if self.ids is None:
+            return self.array.astype(np.uint8)
+        out = np.zeros((self.ids.shape[0], self.num_classes), dtype=np.uint8)
+        out[np.arange(self.ids.shape[0]), self.ids] = 1
+        return out
+
+
+def check_num_classes(value, name="num_classes", *, allow_none=True):
+    """Returns `value` as an int in [1, MAX_CLASSES] (or None), else raises."""
+    if value is None and allow_none:
+        return None
+    return check_int(name, value, low=1, high=MAX_CLASSES)
+
+
+def as_label_array(y, name="y"):
+    """Returns `y` as a non-empty numeric NumPy array with finite values."""
+    if y is None or isinstance(y, dict | str | bytes | set):
+        raise invalid(name, "an array of labels", y)
+    try:
+        arr = np.asarray(y)
+    except (TypeError, ValueError):
+        raise invalid(name, "an array of labels", y) from None
+    if arr.dtype.kind not in "biuf":
+        raise invalid(name, f"numeric labels; got dtype {arr.dtype}", y)
+    if arr.ndim == 0 or arr.size == 0:
+        raise invalid(name, "a non-empty array of labels (one per sample); got shape "
+                      f"{arr.shape}", y)
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise invalid(name, "finite labels (no NaN or inf)", y)
+    return arr
+
+
+def parse_targets(y, num_classes=None, *, name="y", multi_label=None):
+    """Validates classification targets and returns a `Targets`.
+
+    Args:
+        y: 1-D class ids, an (N, 1) column of ids, or a 2-D one-hot /
+            multi-hot array of 0/1 values.
+        num_classes: the number of classes; for ids it defaults to
+            `max(y) + 1` (bounded: see `MAX_INFERRED_CLASSES`), for 2-D targets
+            it must equal the width.
+        name: the argument name used in error messages.
+        multi_label: None (one-hot if every row has exactly one 1, else
+            multi-hot), True (2-D rows are multi-hot, even one-hot ones) or
+            False (2-D rows must be one-hot).
+
+    Returns:
+        A `Targets`.
+
+    Raises:
+        ValueError: naming `name` (or `num_classes` / `multi_label`) and the
+            received value, for every malformed target.
+    """
+    if multi_label is not None and not isinstance(multi_label, bool | np.bool_):
+        raise invalid("multi_label", "None, True or False", multi_label)
+    num_classes = check_num_classes(num_classes)
+    arr = as_label_array(y, name)
+    if arr.ndim == 2 and arr.shape[1] == 1 and not multi_label:
+        return _parse_ids(arr[:, 0], y, num_classes, name, column=True, arr=arr)
+    if arr.ndim == 1:
+        if multi_label:
+            raise invalid(name, "a 2-D multi-hot array when multi_label=True; got "
+                          f"shape {arr.shape}", y)
+        return _parse_ids(arr, y, num_classes, name, column=False, arr=arr)
+    if arr.ndim != 2:
+        raise invalid(name, "1-D class ids, an (N, 1) column of ids or a 2-D one-hot / "
+                      f"multi-hot array; got shape {arr.shape}", y)
+    width = int(arr.shape[1])
+    if not np.all((arr == 0) | (arr == 1)):
+        bad = arr[(arr != 0) & (arr != 1)]
+        raise invalid(name, "one-hot / multi-hot rows of 0 and 1 values (found "
+                      f"{_short_repr(bad[:5])})", y)
+    if num_classes is not None and num_classes != width:
+        raise invalid("num_classes", f"{width} (the width of {name})", num_classes)
+    one_hot = bool(np.all(arr.sum(axis=1) == 1))
+    if multi_label is None:
+        multi_label = not one_hot
+    if multi_label:
+        return Targets("multi_hot", None, width, arr)
+    if not one_hot:
+        rows = np.flatnonzero(arr.sum(axis=1) != 1)
+        raise invalid(name, "one-hot rows (exactly one 1 per row); rows "
+                      f"{rows[:5].tolist()} have {arr[rows[:5]].sum(axis=1).tolist()}",
+                      y)
+    return Targets("one_hot", np.argmax(arr, axis=1).astype(np.int64), width, arr)
+
+
+def _parse_ids(flat, y, num_classes, name, *, column, arr):
+    if flat.dtype.kind == "f" and not np.all(flat == np.floor(flat)):
+        bad = flat[flat != np.floor(flat)]
+        raise invalid(name, "integer class ids (found non-integer values "
+                      f"{_short_repr(bad[:5])})", y)
+    if flat.dtype.kind == "f" and np.max(np.abs(flat)) >= 2.0**62:
+        raise invalid(name, "class ids < 2**62", y)
+    ids = flat.astype(np.int64)
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0:
+        raise invalid(name, f"class ids >= 0 (found {low})", y)
+    if num_classes is None:
+        bound = max(MAX_INFERRED_CLASSES, ids.shape[0])
+        if high >= bound:
+            raise invalid(name, f"class ids < {bound} when num_classes is not given "
+                          f"(found {high}, which would mean {high + 1} classes for "
+                          f"{ids.shape[0]} samples); pass num_classes= if there "
+                          "really are that many classes", y)
+        num_classes = high + 1
+    elif high >= num_classes:
+        raise invalid(name, f"class ids < num_classes={num_classes} (found {high})", y)
+    return Targets("ids", ids, int(num_classes), arr, column)
+
+
+def check_counts(name, value, *, positive=False):
+    """Returns per-class counts as an int64 array, else raises.
+
+    Counts are whole, finite numbers in [0, MAX_COUNT] with at least one > 0.
+    `positive=True` is for consumers that take log / powers of every count
+    (LDAM margins, CDT temperatures, logit adjustment): each class needs at
+    least one sample there.
+    """
+    if value is None or isinstance(value, dict | str | bytes):
+        raise invalid(name, "a 1-D sequence of per-class counts", value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise invalid(name, "a 1-D sequence of per-class counts", value) from None
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "biuf":
+        raise invalid(name, "a non-empty 1-D sequence of per-class counts", value)
+    values = arr.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise invalid(name, "finite counts (no NaN or inf)", value)
+    if not np.all(values == np.floor(values)):
+        raise invalid(name, "whole-number counts", value)
+    if np.any(values < 0) or np.any(values > MAX_COUNT):
+        raise invalid(name, "counts in [0, 2**53]", value)
+    counts = values.astype(np.int64)
+    if positive and np.any(counts <= 0):
+        raise invalid(name, "per-class counts > 0 (every class needs at least one "
+                      "training sample)", value)
+    if counts.sum() <= 0:
+        raise invalid(name, "counts with at least one sample", value)
+    return counts

@@ -31,10 +31,11 @@ import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_fscore_support
 
 from kimbalance._validation import check_bool, check_float, check_int, invalid
 
-__all__ = ["evaluate", "EvaluationReport"]
+__all__ = ["evaluate", "EvaluationReport", "multilabel_report"]
 
 
 @dataclass(eq=False)
@@ -534,3 +535,55 @@ def _class_names(class_names, num_classes):
         raise invalid("class_names", "a sequence of strings, one per class",
                       class_names)
     return [str(n) for n in class_names]
+
+
+def multilabel_report(y_true, scores, *, thresholds=0.0, label_names=None):
+    """Macro/micro F1, mAP and a per-label table for multi-label logits.
+
+    Args:
+        y_true: (N, L) multi-hot labels.
+        scores: (N, L) logits (decision `score >= thresholds`; the default 0
+            is probability 0.5). Rankings give the average precision.
+        thresholds: a scalar or per-label thresholds on the logit scale.
+        label_names: names for the per-label table.
+
+    Returns:
+        A dict: `macro_f1`, `micro_f1`, `map` (macro average precision over
+        labels with at least one positive, as sklearn), and `per_label`, a
+        list of dicts (`label`, `positives`, `ap`, `f1`, `precision`, `recall`).
+
+    Examples:
+
+    >>> y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    >>> s = np.array([[2.0, -1.0], [-1.0, 3.0], [1.0, 0.5], [-2.0, -3.0]])
+    >>> r = multilabel_report(y, s)
+    >>> r["macro_f1"], r["micro_f1"], r["map"]
+    (1.0, 1.0, 1.0)
+    """
+    y_true = np.asarray(y_true).astype(np.int64)
+    scores = np.asarray(scores, np.float64)
+    if y_true.ndim != 2 or scores.shape != y_true.shape:
+        raise invalid("scores", f"an array of shape {y_true.shape} (like y_true)",
+                      scores)
+    decisions = (scores >= np.asarray(thresholds, np.float64)).astype(np.int64)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, decisions, average=None, zero_division=0)
+    _, _, micro_f1, _ = precision_recall_fscore_support(
+        y_true, decisions, average="micro", zero_division=0)
+    present = y_true.sum(axis=0) > 0
+    ap = np.full(y_true.shape[1], np.nan)
+    for j in np.flatnonzero(present):
+        ap[j] = average_precision_score(y_true[:, j], scores[:, j])
+    names = label_names or [str(j) for j in range(y_true.shape[1])]
+    per_label = [
+        {"label": str(names[j]), "positives": int(support[j]),
+         "ap": None if np.isnan(ap[j]) else float(ap[j]), "f1": float(f1[j]),
+         "precision": float(precision[j]), "recall": float(recall[j])}
+        for j in range(y_true.shape[1])
+    ]
+    return {
+        "macro_f1": float(np.mean(f1[present])) if present.any() else 0.0,
+        "micro_f1": float(micro_f1),
+        "map": float(np.nanmean(ap)) if present.any() else 0.0,
+        "per_label": per_label,
+    }
