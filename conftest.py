@@ -22,6 +22,17 @@ except ImportError:  # torch is an optional extra
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Property tests: a small, derandomized budget (same examples on every run and
+# backend, so CI is reproducible) and no per-example deadline (the first
+# example of a test pays for tracing). Tests raise or lower `max_examples`
+# with their own @settings where one example is costly.
+settings.register_profile(
+    "kimbalance", max_examples=25, deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("KIMBALANCE_HYPOTHESIS_PROFILE", "kimbalance"))
 
 BACKEND = keras.backend.backend()
 
