@@ -7,6 +7,7 @@ Every message has the Keras form:
 import dataclasses
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -46,6 +47,8 @@ def check_float(name, value, *, low=None, high=None, low_inclusive=True,
 
 
 def _float_expectation(low, high, low_inclusive, high_inclusive):
+    if low is not None and low == high and low_inclusive and high_inclusive:
+        return f"a finite float equal to {low}"
     parts = []
     if low is not None:
         parts.append(f"{'>=' if low_inclusive else '>'} {low}")
@@ -62,14 +65,22 @@ def check_int(name, value, *, low=None, high=None):
     if ok and high is not None:
         ok = value <= high
     if not ok:
-        bounds = []
-        if low is not None:
-            bounds.append(f">= {low}")
-        if high is not None:
-            bounds.append(f"<= {high}")
-        raise invalid(name, "an int" + (" " + " and ".join(bounds) if bounds else ""),
-                      value)
+        raise invalid(name, _int_expectation(low, high), value)
     return int(value)
+
+
+def _int_expectation(low, high):
+    if low is not None and high is not None:
+        if low == high:
+            return f"an int equal to {low}"
+        if low > high:
+            return f"an int in [{low}, {high}], an empty range: no value fits"
+        return f"an int in [{low}, {high}]"
+    if low is not None:
+        return f"an int >= {low}"
+    if high is not None:
+        return f"an int <= {high}"
+    return "an int"
 
 
 def check_choice(name, value, choices):
@@ -80,6 +91,7 @@ def check_choice(name, value, choices):
 
 
 def check_bool(name, value):
+    """Returns `value` as a bool; strings, ints and None are errors, not truthy."""
     if not isinstance(value, bool | np.bool_):
         raise invalid(name, "a bool", value)
     return bool(value)
@@ -268,23 +280,30 @@ def _parse_ids(flat, y, num_classes, name, *, column, arr):
         bad = flat[flat != np.floor(flat)]
         raise invalid(name, "integer class ids (found non-integer values "
                       f"{_short_repr(bad[:5])})", y)
-    if flat.dtype.kind == "f" and np.max(np.abs(flat)) >= 2.0**62:
-        raise invalid(name, "class ids < 2**62", y)
-    ids = flat.astype(np.int64)
-    low, high = int(ids.min()), int(ids.max())
+    # Bounds are checked in the input's own dtype, before the int64 cast that
+    # would wrap a uint64 id >= 2**63 (or truncate a float 1e300).
+    low, high = flat.min(), flat.max()
     if low < 0:
-        raise invalid(name, f"class ids >= 0 (found {low})", y)
+        raise invalid(name, f"class ids >= 0 (found {_scalar(low)})", y)
     if num_classes is None:
-        bound = max(MAX_INFERRED_CLASSES, ids.shape[0])
+        bound = max(MAX_INFERRED_CLASSES, flat.shape[0])
         if high >= bound:
             raise invalid(name, f"class ids < {bound} when num_classes is not given "
-                          f"(found {high}, which would mean {high + 1} classes for "
-                          f"{ids.shape[0]} samples); pass num_classes= if there "
-                          "really are that many classes", y)
-        num_classes = high + 1
+                          f"(found {_scalar(high)}, which would mean "
+                          f"{_scalar(high) + 1} classes for {flat.shape[0]} "
+                          "samples); pass num_classes= if there really are that "
+                          "many classes", y)
+        num_classes = int(high) + 1
     elif high >= num_classes:
-        raise invalid(name, f"class ids < num_classes={num_classes} (found {high})", y)
-    return Targets("ids", ids, int(num_classes), arr, column)
+        raise invalid(name, f"class ids < num_classes={num_classes} (found "
+                      f"{_scalar(high)})", y)
+    return Targets("ids", flat.astype(np.int64), int(num_classes), arr, column)
+
+
+def _scalar(value):
+    """A NumPy scalar as a Python int when it is whole (for messages)."""
+    value = value.item()
+    return int(value) if float(value).is_integer() else value
 
 
 def check_counts(name, value, *, positive=False):
@@ -301,15 +320,18 @@ def check_counts(name, value, *, positive=False):
         arr = np.asarray(value)
     except (TypeError, ValueError):
         raise invalid(name, "a 1-D sequence of per-class counts", value) from None
-    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "biuf":
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
         raise invalid(name, "a non-empty 1-D sequence of per-class counts", value)
     values = arr.astype(np.float64)
     if not np.all(np.isfinite(values)):
         raise invalid(name, "finite counts (no NaN or inf)", value)
     if not np.all(values == np.floor(values)):
         raise invalid(name, "whole-number counts", value)
-    if np.any(values < 0) or np.any(values > MAX_COUNT):
-        raise invalid(name, "counts in [0, 2**53]", value)
+    if np.any(values < 0):
+        raise invalid(name, "counts >= 0", value)
+    if np.any(values > MAX_COUNT):
+        raise invalid(name, "counts <= 2**53 (larger sums lose integer precision)",
+                      value)
     counts = values.astype(np.int64)
     if positive and np.any(counts <= 0):
         raise invalid(name, "per-class counts > 0 (every class needs at least one "
@@ -317,3 +339,49 @@ def check_counts(name, value, *, positive=False):
     if counts.sum() <= 0:
         raise invalid(name, "counts with at least one sample", value)
     return counts
+
+
+def check_class_names(value, num_classes=None, name="class_names"):
+    """Returns `value` as a tuple of strings (one per class), else raises.
+
+    Names may be strings or ints (shown as strings); `num_classes`, when
+    given, is the required length.
+    """
+    if value is None or isinstance(value, str | bytes | dict) or not hasattr(
+            value, "__len__"):
+        raise invalid(name, "a sequence of names (strings), one per class", value)
+    names = list(value)
+    if not all(isinstance(n, str | numbers.Integral) and not isinstance(n, bool)
+               for n in names):
+        raise invalid(name, "a sequence of names (strings), one per class", value)
+    if num_classes is not None and len(names) != num_classes:
+        raise invalid(name, f"{num_classes} names (one per class)", value)
+    return tuple(str(n) for n in names)
+
+
+def check_path(name, value, *, allow_none=False):
+    """Returns a file-system path (`str` or `os.PathLike`) as a str, else raises."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str | os.PathLike):
+        raise invalid(name, "a path (a str or os.PathLike)"
+                      + (" or None" if allow_none else ""), value)
+    path = os.fspath(value)
+    if not isinstance(path, str) or not path:
+        raise invalid(name, "a non-empty path (a str or os.PathLike)", value)
+    return path
+
+
+def check_shot_thresholds(many_threshold, few_threshold):
+    """Returns the many / few-shot bounds of the long-tail split, else raises.
+
+    A class is many-shot with more than `many_threshold` training samples and
+    few-shot with fewer than `few_threshold`; the few bound may be at most
+    `many_threshold + 1` (then no class is medium-shot).
+    """
+    many_threshold = check_int("many_threshold", many_threshold, low=0)
+    few_threshold = check_int("few_threshold", few_threshold, low=0)
+    if few_threshold > many_threshold + 1:
+        raise invalid("few_threshold", "an int <= many_threshold + 1 = "
+                      f"{many_threshold + 1}", few_threshold)
+    return many_threshold, few_threshold

@@ -18,11 +18,17 @@ present class stays 1); `"balanced"` keeps N / (C * n_c) with C all classes,
 as sklearn would if it allowed absent classes.
 """
 
-import numbers
-
 import numpy as np
 
-from kimbalance._validation import check_choice, check_float, invalid
+from kimbalance._validation import (
+    as_label_array,
+    check_bool,
+    check_choice,
+    check_counts,
+    check_float,
+    invalid,
+    parse_targets,
+)
 
 __all__ = [
     "SCHEMES",
@@ -36,25 +42,6 @@ __all__ = [
 SCHEMES = ("balanced", "inverse", "sqrt_inverse", "power", "effective_number", "none")
 
 
-def _as_label_array(y, name="y"):
-    try:
-        y = np.asarray(y)
-    except (TypeError, ValueError):
-        raise invalid(name, "an array of labels", y) from None
-    if y.size == 0:
-        raise invalid(name, "a non-empty array of labels", y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim not in (1, 2):
-        raise invalid(name, "1-D int labels, (N, 1) labels or a 2-D one-hot/multi-hot "
-                      f"array; got shape {y.shape}", y)
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise invalid(name, "finite labels (no NaN or inf)", y)
-    if y.dtype.kind not in "biuf":
-        raise invalid(name, f"numeric labels; got dtype {y.dtype}", y)
-    return y
-
-
 def class_counts(y, num_classes=None):
     """Counts the samples of each class (or the positives of each label).
 
@@ -62,7 +49,8 @@ def class_counts(y, num_classes=None):
         y: 1-D integer labels, (N, 1) labels, or a 2-D one-hot / multi-hot
             array of 0/1 values (N, C).
         num_classes: number of classes for 1-D labels; defaults to
-            `max(y) + 1`. Ignored for 2-D targets except as a check.
+            `max(y) + 1` (at most `max(65536, N)`: a larger id needs an
+            explicit `num_classes`). For 2-D targets it must equal the width.
 
     Returns:
         An int64 array of shape (C,).
@@ -78,37 +66,7 @@ def class_counts(y, num_classes=None):
     >>> class_counts([[1, 0], [1, 1], [0, 0]]).tolist()
     [2, 1]
     """
-    y = _as_label_array(y)
-    if y.ndim == 2:
-        if not np.all((y == 0) | (y == 1)):
-            raise invalid("y", "a one-hot / multi-hot array of 0 and 1 values", y)
-        if num_classes is not None and num_classes != y.shape[1]:
-            raise invalid("num_classes", f"{y.shape[1]} (the width of y)", num_classes)
-        return y.sum(axis=0).astype(np.int64)
-    if y.dtype.kind == "f" and not np.all(y == np.round(y)):
-        raise invalid("y", "integer class ids", y)
-    labels = y.astype(np.int64)
-    if labels.min() < 0:
-        raise invalid("y", "class ids >= 0", int(labels.min()))
-    if num_classes is None:
-        num_classes = int(labels.max()) + 1
-    if not isinstance(num_classes, numbers.Integral) or num_classes < 1:
-        raise invalid("num_classes", "an int >= 1", num_classes)
-    if labels.max() >= num_classes:
-        raise invalid("y", f"class ids < num_classes={num_classes}", int(labels.max()))
-    return np.bincount(labels, minlength=num_classes).astype(np.int64)
-
-
-def _check_counts(counts):
-    try:
-        arr = np.asarray(counts, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise invalid("counts", "a 1-D sequence of per-class counts", counts) from None
-    if arr.ndim != 1 or arr.size == 0:
-        raise invalid("counts", "a non-empty 1-D sequence of per-class counts", counts)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise invalid("counts", "finite counts >= 0", counts)
-    return arr
+    return parse_targets(y, num_classes).counts()
 
 
 def class_weights(counts, scheme="balanced", *, beta=0.9999, power=0.5,
@@ -142,36 +100,38 @@ def class_weights(counts, scheme="balanced", *, beta=0.9999, power=0.5,
         CVPR 2019.
     """
     check_choice("scheme", scheme, SCHEMES)
-    counts = _check_counts(counts)
+    counts_arr = check_counts("counts", counts)
     beta = check_float("beta", beta, low=0.0, high=1.0, high_inclusive=False)
     power = check_float("power", power, low=0.0)
-    num_classes = counts.shape[0]
+    allow_missing = check_bool("allow_missing", allow_missing)
+    num_classes = counts_arr.shape[0]
     if scheme == "none":
         return np.ones(num_classes)
-    present = counts > 0
+    present = counts_arr > 0
     if not np.all(present) and not allow_missing:
         missing = np.flatnonzero(~present).tolist()
         raise invalid("counts", "every class to have at least one sample (or "
                       f"allow_missing=True); classes {missing} have none", counts)
-    if not np.any(present):
-        raise invalid("counts", "at least one class with samples", counts)
     weights = np.zeros(num_classes)
-    n = counts[present]
+    n = counts_arr[present].astype(np.float64)
     if scheme == "balanced":
-        weights[present] = counts.sum() / (num_classes * n)
+        weights[present] = float(counts_arr.sum()) / (num_classes * n)
         return weights
-    if scheme == "inverse":
-        raw = 1.0 / n
-    elif scheme == "sqrt_inverse":
-        raw = n ** -0.5
-    elif scheme == "power":
-        raw = n ** -power
+    # Each raw weight is divided by the largest one before the sum is taken,
+    # so the scaled weights are finite for any count (<= 2**53), power or beta:
+    # n**-power = exp(-power * (log n - log n_min)) * n_min**-power.
+    if scheme in ("inverse", "sqrt_inverse", "power"):
+        exponent = {"inverse": 1.0, "sqrt_inverse": 0.5}.get(scheme, power)
+        log_ratio = np.log(n) - np.log(n.min())
+        with np.errstate(over="ignore"):
+            relative = np.exp(-exponent * log_ratio)
+    elif beta == 0.0:  # effective_number with beta = 0: every class weighs 1.
+        relative = np.ones_like(n)
     else:  # effective_number; 1 - beta**n computed as -expm1(n log beta).
-        if beta == 0.0:
-            raw = np.ones_like(n)
-        else:
-            raw = (1.0 - beta) / -np.expm1(n * np.log(beta))
-    weights[present] = raw * (n.shape[0] / raw.sum())
+        # (1 - beta) cancels in the scaling; the rarest class weighs the most.
+        effective = -np.expm1(n * np.log(beta))
+        relative = effective.min() / effective
+    weights[present] = relative * (n.shape[0] / relative.sum())
     return weights
 
 
@@ -190,19 +150,17 @@ def pos_weights(y_multi_hot, *, allow_missing=False):
     >>> pos_weights([[1, 0], [0, 0], [0, 1], [0, 1]]).tolist()
     [3.0, 1.0]
     """
-    y = _as_label_array(y_multi_hot, "y_multi_hot")
-    if y.ndim == 1:
-        y = y[:, None]
-    if not np.all((y == 0) | (y == 1)):
-        raise invalid("y_multi_hot", "an array of 0 and 1 values", y)
-    pos = y.sum(axis=0).astype(np.float64)
-    neg = y.shape[0] - pos
+    allow_missing = check_bool("allow_missing", allow_missing)
+    y = as_label_array(y_multi_hot, "y_multi_hot")
+    targets = parse_targets(y[:, None] if y.ndim == 1 else y, name="y_multi_hot",
+                            multi_label=True)
+    pos = targets.counts().astype(np.float64)
+    neg = len(targets) - pos
     if np.any(pos == 0) and not allow_missing:
         empty = np.flatnonzero(pos == 0).tolist()
         raise invalid("y_multi_hot", "every label to have at least one positive (or "
-                      f"allow_missing=True); labels {empty} have none", y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)
+                      f"allow_missing=True); labels {empty} have none", y_multi_hot)
+    return np.where(pos > 0, neg / np.maximum(pos, 1.0), 1.0)
 
 
 def resolve_class_weight(class_weight, num_classes, counts=None, name="class_weight"):
@@ -258,32 +216,29 @@ def sample_weights(y, class_weight):
     >>> sample_weights([[1, 1], [0, 1], [0, 0]], [1.0, 3.0]).tolist()
     [2.0, 3.0, 1.0]
     """
-    y = _as_label_array(y)
-    if y.ndim == 1:
-        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
-            # astype(int64) below would silently truncate 1.5 to class 1.
-            raise invalid("y", "integer class ids", y)
-        counts = class_counts(y) if isinstance(class_weight, str) else None
-        num_classes = (len(counts) if counts is not None
-                       else _num_classes_of(class_weight, y))
-        weights = resolve_class_weight(class_weight, num_classes, counts)
-        labels = y.astype(np.int64)
-        if labels.min() < 0 or labels.max() >= num_classes:
-            raise invalid("y", f"class ids in [0, {num_classes})", y)
-        return weights[labels]
-    if not np.all((y == 0) | (y == 1)):
-        raise invalid("y", "a one-hot / multi-hot array of 0 and 1 values", y)
-    counts = y.sum(axis=0)
-    weights = resolve_class_weight(class_weight, y.shape[1], counts)
-    active = y.sum(axis=1)
-    total = y.astype(np.float64) @ weights
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(active > 0, total / np.maximum(active, 1), 1.0)
+    if isinstance(class_weight, str):
+        targets = parse_targets(y)
+        weights = resolve_class_weight(class_weight, targets.num_classes,
+                                       targets.counts())
+    else:
+        num_weights = _num_weights(class_weight)
+        targets = parse_targets(y)
+        num_classes = targets.num_classes
+        if targets.kind == "ids":
+            if num_classes > num_weights and not isinstance(class_weight, dict):
+                raise invalid("y", f"class ids in [0, {num_weights}) (one weight "
+                              "per class in class_weight)", y)
+            num_classes = max(num_classes, num_weights)
+        weights = resolve_class_weight(class_weight, num_classes)
+    if targets.ids is not None:
+        return weights[targets.ids]
+    # Multi-hot: the mean weight of the active labels; an empty row weighs 1.
+    active = targets.array.sum(axis=1)
+    total = targets.array.astype(np.float64) @ weights
+    return np.where(active > 0, total / np.maximum(active, 1), 1.0)
 
 
-def _num_classes_of(class_weight, y):
-    if isinstance(class_weight, dict):
-        return max(len(class_weight), int(np.max(y)) + 1)
+def _num_weights(class_weight):
     try:
         return len(class_weight)
     except TypeError:
