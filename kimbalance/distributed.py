@@ -118,9 +118,53 @@ def _resolve_engine(engine):
         return "jax"
     if _tf_config_cluster() is not None:
         return "tensorflow"
-    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
+    if any(name in os.environ for name in _TORCHRUN_VARIABLES):
         return "torch"  # launched by torchrun, process group not joined yet
     return "none"
+
+
+# Set by torchrun (and torch.distributed.launch) for every process.
+_TORCHRUN_VARIABLES = ("WORLD_SIZE", "RANK")
+
+
+def _env_int(name, *, low, high=None, high_name=None):
+    """The environment variable `name` as a decimal int in [low, high)."""
+    text = os.environ[name]
+    stripped = text.strip()
+    digits = stripped[1:] if stripped[:1] in "+-" else stripped
+    if high is None:
+        expected = f"an int >= {low}"
+    else:
+        expected = f"an int in [{low}, {high_name}={high})"
+    expected += f" in the environment variable {name}"
+    if not (digits.isascii() and digits.isdigit()):
+        raise invalid(name, expected, text)
+    value = int(stripped)
+    if value < low or (high is not None and value >= high):
+        raise invalid(name, expected, text)
+    return value
+
+
+def _torchrun_shard():
+    """(WORLD_SIZE, RANK) of a torchrun launch, validated; (1, 0) when unset.
+
+    Both variables must be set together (torchrun sets both) and be decimal
+    ints with 0 <= RANK < WORLD_SIZE; `LOCAL_RANK`, when set, must be an int
+    in [0, WORLD_SIZE) too.
+    """
+    present = [name for name in _TORCHRUN_VARIABLES if name in os.environ]
+    if not present:
+        return 1, 0
+    if len(present) == 1:
+        (given,) = present
+        (missing,) = set(_TORCHRUN_VARIABLES) - {given}
+        raise invalid(missing, f"set in the environment together with {given} "
+                      f"(torchrun sets both; {given}={os.environ[given]!r})", None)
+    world_size = _env_int("WORLD_SIZE", low=1)
+    rank = _env_int("RANK", low=0, high=world_size, high_name="WORLD_SIZE")
+    if "LOCAL_RANK" in os.environ:
+        _env_int("LOCAL_RANK", low=0, high=world_size, high_name="WORLD_SIZE")
+    return world_size, rank
 
 
 def _tf_config_cluster():
@@ -134,14 +178,20 @@ def _tf_config_cluster():
         task = config.get("task", {})
         chiefs = len(cluster.get("chief", []))
         workers = chiefs + len(cluster.get("worker", []))
-        task_type, task_index = task["type"], int(task["index"])
+        task_type, task_index = task["type"], task["index"]
+        if isinstance(task_index, str) and task_index.strip().isdigit():
+            task_index = int(task_index)
+        if not _is_int(task_index):
+            raise TypeError(task_index)
     except (ValueError, TypeError, KeyError, AttributeError):
         raise invalid("TF_CONFIG", "a JSON object with `cluster` and `task` "
                       "({'type': ..., 'index': ...})", text) from None
-    if task_type == "chief":
-        return workers, task_index
-    if task_type == "worker":
-        return workers, chiefs + task_index
+    if task_type in ("chief", "worker"):
+        members = len(cluster.get(task_type, []))
+        if not 0 <= task_index < members:
+            raise invalid("TF_CONFIG", f"a task index in [0, {members}) (the "
+                          f"cluster has {members} {task_type} task(s))", text)
+        return workers, task_index if task_type == "chief" else chiefs + task_index
     raise invalid("TF_CONFIG", "a chief or worker task (evaluators and parameter "
                   "servers read no training shard)", text)
 
@@ -156,7 +206,9 @@ def shard_arguments(engine="auto", *, input_context=None):
     - `input_context` given (TensorFlow's `distribute_datasets_from_function`):
       `input_pipeline_id` of `num_input_pipelines`;
     - `"torch"`: `torch.distributed` rank of world size, or `RANK` /
-      `WORLD_SIZE` of a `torchrun` launch before the group is joined;
+      `WORLD_SIZE` of a `torchrun` launch before the group is joined (both
+      decimal ints, `0 <= RANK < WORLD_SIZE`, set together; `LOCAL_RANK`,
+      when set, in `[0, WORLD_SIZE)`; neither set: a single shard);
     - `"keras"`: the active `keras.distribution` distribution's
       `data_shard_id` of its data shards;
     - `"jax"`: `jax.process_index()` of `jax.process_count()`;
@@ -166,8 +218,8 @@ def shard_arguments(engine="auto", *, input_context=None):
 
     `"auto"` picks the first that applies in the order torch process group,
     keras distribution, `jax.distributed`, `TF_CONFIG`, `torchrun`
-    variables, none. It never starts a framework: it only looks at the ones
-    this process already imported.
+    variables (`WORLD_SIZE` or `RANK` set), none. It never starts a
+    framework: it only looks at the ones this process already imported.
 
     Args:
         engine: one of `"auto"`, `"none"`, `"jax"`, `"keras"`,
@@ -178,7 +230,11 @@ def shard_arguments(engine="auto", *, input_context=None):
         A dict `{"num_shards": int, "shard_index": int}`.
 
     Raises:
-        ValueError: for an unknown engine or an unusable `TF_CONFIG`.
+        ValueError: for an unknown engine, an unusable `TF_CONFIG` or
+            `input_context`, or malformed `WORLD_SIZE` / `RANK` /
+            `LOCAL_RANK` variables (not a decimal int, negative, a rank
+            outside the world, one of `WORLD_SIZE` / `RANK` without the
+            other), named in the message with the value found.
 
     Examples:
 
@@ -186,16 +242,14 @@ def shard_arguments(engine="auto", *, input_context=None):
     {'num_shards': 1, 'shard_index': 0}
     """
     if input_context is not None:
-        return {"num_shards": int(input_context.num_input_pipelines),
-                "shard_index": int(input_context.input_pipeline_id)}
+        return _input_context_shard(input_context)
     engine = _resolve_engine(engine)
     if engine == "torch":
         dist = _torch_group()
         if dist is not None:
             num, index = dist.get_world_size(), dist.get_rank()
         else:
-            num = int(os.environ.get("WORLD_SIZE", 1))
-            index = int(os.environ.get("RANK", 0))
+            num, index = _torchrun_shard()
     elif engine == "keras":
         distribution = _keras_distribution()
         if distribution is None:
@@ -213,6 +267,19 @@ def shard_arguments(engine="auto", *, input_context=None):
     else:
         num, index = 1, 0
     return {"num_shards": int(num), "shard_index": int(index)}
+
+
+def _input_context_shard(input_context):
+    num = getattr(input_context, "num_input_pipelines", None)
+    index = getattr(input_context, "input_pipeline_id", None)
+    if not (_is_int(num) and _is_int(index) and 0 <= index < num):
+        raise invalid("input_context", "a tf.distribute.InputContext (int "
+                      "input_pipeline_id in [0, num_input_pipelines))", input_context)
+    return {"num_shards": int(num), "shard_index": int(index)}
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def local_replica_count(distribution=None):
@@ -354,6 +421,10 @@ def sharded_generator(x, y, *, global_batch_size, distribution=None,
         found = shard_arguments(engine)
         num_shards = found["num_shards"] if num_shards is None else num_shards
         shard_index = found["shard_index"] if shard_index is None else shard_index
+    num_shards = check_int("num_shards", num_shards, low=1)
+    if not (_is_int(shard_index) and 0 <= shard_index < num_shards):
+        raise invalid("shard_index", f"an int in [0, num_shards={num_shards})",
+                      shard_index)
     replicas = local_replica_count(distribution)
     batch_size = shard_batch_size(global_batch_size, num_shards=num_shards,
                                   local_replicas=replicas)
@@ -567,11 +638,15 @@ def tf_distributed_dataset(strategy, x, y, *, global_batch_size, repeat=True,
         the number of steps per epoch).
 
     Raises:
-        ValueError: when the global batch does not split over the replicas.
+        ValueError: for a `strategy` that is not a `tf.distribute.Strategy`,
+            or when the global batch does not split over the replicas.
     """
     if "batch_size" in generator_kwargs:
         raise invalid("batch_size", "not given (derived from global_batch_size)",
                       generator_kwargs["batch_size"])
+    if not (hasattr(strategy, "distribute_datasets_from_function")
+            and _is_int(getattr(strategy, "num_replicas_in_sync", None))):
+        raise invalid("strategy", "a tf.distribute.Strategy", strategy)
     check_int("global_batch_size", global_batch_size, low=1)
     repeat = check_bool("repeat", repeat)
     initial_epoch = check_int("initial_epoch", initial_epoch, low=0)
@@ -600,15 +675,60 @@ def tf_distributed_dataset(strategy, x, y, *, global_batch_size, repeat=True,
 # Exact global metrics -------------------------------------------------------
 
 
+_METRICS_EXPECTED = ("kimbalance metrics (with a `confusion_matrix` state): one "
+                     "metric or a non-empty list of them")
+
+
+def _is_confusion_metric(value):
+    return (isinstance(value, keras.metrics.Metric)
+            and hasattr(value, "confusion_matrix"))
+
+
 def _metric_list(metrics):
-    if isinstance(metrics, keras.metrics.Metric):
-        metrics = [metrics]
-    metrics = list(metrics)
-    for metric in metrics:
-        if not hasattr(metric, "confusion_matrix"):
-            raise invalid("metrics", "kimbalance metrics (with a `confusion_matrix` "
-                          "state)", metric)
+    if _is_confusion_metric(metrics):
+        return [metrics]
+    metrics = _as_list(metrics)
+    if metrics is None:
+        raise invalid("metrics", _METRICS_EXPECTED, metrics)
+    bad = [i for i, metric in enumerate(metrics) if not _is_confusion_metric(metric)]
+    if not metrics or bad:
+        detail = f" (entry {bad[0]} is {metrics[bad[0]]!r})" if bad else ""
+        raise invalid("metrics", _METRICS_EXPECTED + detail, metrics)
+    names = [metric.name for metric in metrics]
+    if len(set(names)) != len(names):
+        raise invalid("metrics", "metrics with distinct names (the result is a "
+                      f"dict by name; got names {names})", metrics)
     return metrics
+
+
+def _as_list(values):
+    """A list from a list, tuple or other iterable (not a string / mapping)."""
+    if values is None or isinstance(values, str | bytes | dict | np.ndarray):
+        return None
+    try:
+        return list(values)
+    except TypeError:
+        return None
+
+
+def _check_state(state, index, shape, states):
+    """One replica's confusion matrix as float64: the shape, finite, >= 0."""
+    if state is None or isinstance(state, str | bytes | dict):
+        array = None
+    else:
+        try:
+            array = np.asarray(keras.ops.convert_to_numpy(state), dtype=np.float64)
+        except (TypeError, ValueError):
+            array = None
+    if array is None or array.shape != shape:
+        found = "None" if state is None else (
+            type(state).__name__ if array is None else f"shape {array.shape}")
+        raise invalid("states", f"confusion matrices of shape {shape} (entry "
+                      f"{index} is {found})", states)
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise invalid("states", f"finite, non-negative confusion matrices (entry "
+                      f"{index} has NaN, inf or negative cells)", states)
+    return array
 
 
 def merge_metric_states(metric, states):
@@ -621,15 +741,17 @@ def merge_metric_states(metric, states):
     Args:
         metric: a `kimbalance.metrics` metric (its `num_classes` fixes the
             shape).
-        states: an iterable of (num_classes, num_classes) confusion matrices
-            (`ops.convert_to_numpy(m.confusion_matrix)` of each replica).
+        states: a non-empty iterable of (num_classes, num_classes) confusion
+            matrices (`ops.convert_to_numpy(m.confusion_matrix)` of each
+            replica; finite, >= 0), or one array of stacked matrices.
 
     Returns:
         The metric's global result as a float.
 
     Raises:
-        ValueError: for a metric without a confusion matrix or states of the
-            wrong shape.
+        ValueError: for a metric without a confusion matrix (or `None`, or a
+            list), no states, or a state that is `None`, of the wrong shape,
+            non-finite or negative.
 
     Examples:
 
@@ -641,18 +763,21 @@ def merge_metric_states(metric, states):
     >>> round(merge_metric_states(replicas[0], states), 4)  # (1/2 + 2/3) / 2
     0.5833
     """
-    (metric,) = _metric_list(metric)
+    if not _is_confusion_metric(metric):
+        raise invalid("metric", "one kimbalance metric (with a `confusion_matrix` "
+                      "state)", metric)
     shape = tuple(metric.confusion_matrix.shape)
+    given = states
+    if isinstance(states, np.ndarray) and states.ndim == len(shape) + 1:
+        states = list(states)  # stacked matrices
+    else:
+        states = _as_list(states)
+    if not states:
+        raise invalid("states", f"at least one confusion matrix of shape {shape} "
+                      "(a non-empty list)", given)
     total = np.zeros(shape, dtype=np.float64)
-    count = 0
-    for state in states:
-        state = np.asarray(state, dtype=np.float64)
-        if state.shape != shape:
-            raise invalid("states", f"confusion matrices of shape {shape}", state)
-        total += state
-        count += 1
-    if count == 0:
-        raise invalid("states", "at least one confusion matrix", states)
+    for index, state in enumerate(states):
+        total += _check_state(state, index, shape, given)
     metric.confusion_matrix.assign(total.astype(np.float32))
     return float(metric.result())
 
@@ -677,15 +802,16 @@ def all_reduce_metrics(metrics, *, engine="auto"):
     custom loop.
 
     Args:
-        metrics: a kimbalance metric or an iterable of them.
+        metrics: a kimbalance metric or a non-empty iterable of them (with
+            distinct names).
         engine: see `shard_arguments`.
 
     Returns:
         A dict `{metric.name: float(result)}` of the global values.
 
     Raises:
-        ValueError: for metrics without a confusion matrix, or an unknown
-            engine.
+        ValueError: for `None`, no metrics, metrics without a confusion
+            matrix or with the same name, or an unknown engine.
 
     Examples:
 

@@ -70,7 +70,8 @@ def make_data():
 
 
 def make_model(initial_weights=None):
-    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu"),
+    model = keras.Sequential([keras.Input((5,)),
+                              keras.layers.Dense(8, activation="relu"),
                               keras.layers.Dense(3)])
     model.compile(optimizer=keras.optimizers.Adam(0.01),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -110,7 +111,8 @@ def test_resumed_run_sees_the_batches_and_weights_of_an_uninterrupted_run(tmp_pa
     for epoch, batches in reference.items():
         # Every epoch reads the generator's epoch of the same number, batch by
         # batch, each batch once.
-        assert [(e, i) for e, i, _ in batches] == [(epoch, i) for i in range(len(batches))]
+        assert [(e, i) for e, i, _ in batches] == [
+            (epoch, i) for i in range(len(batches))]
 
     backup_dir = str(tmp_path / "backup")
     first = by_epoch(run(make_model(initial), x, y,
