@@ -1,15 +1,168 @@
-"""Shared plumbing of the loss family: label forms, precision, the Loss base.
+"""Shared plumbing of the loss family: label forms, label checks, precision, bases.
 
-Everything here is `keras.ops` only and traceable under jit on every backend:
-label forms are decided from *static* shapes, never from tensor values.
+Everything that runs on tensors is `keras.ops` only and traceable under jit on
+every backend: label forms are decided from *static* shapes, never from tensor
+values.
+
+Label values are checked only when they are concrete, i.e. known in Python
+at call time: NumPy arrays and lists, eager torch / TensorFlow tensors and
+jax arrays outside a trace (`concrete_values`). Then every loss raises the
+usual `ValueError` naming `y_true` for ids outside `[0, C)` (negative ids
+included: `ignore_class` is the way to leave samples out), fractional, NaN or
+infinite labels, and one-hot / multi-hot / soft labels that break the loss's
+rule (`LABEL_RULES`). The check copies the labels to the host once per call
+(cheap NumPy reductions over the batch's labels, not over predictions).
+
+Under a jit trace (`jax.jit`, `tf.function`, `torch.compile`, and so inside a
+compiled `model.fit` on jax and tensorflow) label values are unknown and not
+checked, as in Keras' own sparse losses: an out-of-range id then gives an
+undefined value (gathers clamp or fill, one-hot rows of out-of-range ids are
+all zero) rather than an error. Check labels at the data boundary
+(`kimbalance.data.BalancedBatchGenerator` does) when training compiled.
 """
 
+import contextlib
+import contextvars
+import numbers
+import sys
+
 import keras
+import numpy as np
 from keras import ops
 
-from kimbalance._validation import invalid
+from kimbalance._validation import (
+    check_float,
+    check_int,
+    check_vector,
+    invalid,
+)
+
+__all__ = [
+    "IgnoreClassLoss",
+    "KimbalanceLoss",
+    "PerSampleValues",
+    "LABEL_RULES",
+    "MAX_EXPONENT",
+    "MAX_SCALE",
+    "MAX_WEIGHT",
+    "PROB_EPSILON",
+    "align_weight",
+    "binary_nll",
+    "binary_targets",
+    "categorical_parts",
+    "categorical_targets",
+    "check_class_vector",
+    "check_exponent",
+    "check_ignore_class",
+    "check_label_smoothing",
+    "check_labels",
+    "check_scalar_or_vector",
+    "concrete_values",
+    "keras_reduce",
+    "labels_checked",
+    "is_sparse_labels",
+    "log_probs",
+    "log_sigmoid_pair",
+    "masked",
+    "mean_over_labels",
+    "num_outputs",
+    "sparse_ids",
+    "take_class",
+    "to_float32",
+    "vector_tensor",
+]
 
 _HALF = ("float16", "bfloat16")
+# Probabilities are clipped to [eps, 1 - eps] as in Keras (backend.epsilon()).
+PROB_EPSILON = 1e-7
+
+# Bounds on hyperparameters, so that every derived float32 quantity (and its
+# gradient) stays finite. float32 overflows at 3.4e38; losses from logits of
+# magnitude up to ~1e4 are at most ~1e4 per class.
+# - Exponents (focal gamma, ASL gammas): the gradient of x ** g is
+#   g * x ** (g - 1) with x in [1e-30, 1], at most g: finite for g <= 1e4.
+MAX_EXPONENT = 1e4
+# - Logit scales (LDAM scale and margin, logit-adjustment tau, DB scales):
+#   a scale of 1e4 times a logit of 1e4 (or a log-prior >= -745) stays far
+#   below float32's range, and so does its gradient.
+MAX_SCALE = 1e4
+# - Per-class / per-label weights multiply losses of at most ~1e5: 1e12 leaves
+#   room for sums over large batches (and covers "balanced" weights N / (C n_c)
+#   of any realistic dataset).
+MAX_WEIGHT = 1e12
+
+
+# --- argument checks -----------------------------------------------------------
+
+
+def check_label_smoothing(value):
+    return check_float("label_smoothing", value, low=0.0, high=1.0)
+
+
+def check_ignore_class(value):
+    return None if value is None else check_int("ignore_class", value)
+
+
+def check_exponent(name, value):
+    """A focusing exponent: a finite float in [0, MAX_EXPONENT]."""
+    return check_float(name, value, low=0.0, high=MAX_EXPONENT)
+
+
+def _check_weight_bound(name, arr, value):
+    if np.any(arr > MAX_WEIGHT):
+        raise invalid(name, f"weights <= {MAX_WEIGHT:g}", value)
+
+
+def check_class_vector(name, value):
+    """None, or a 1-D float64 array of finite weights in [0, MAX_WEIGHT].
+
+    A dict `{class: weight}` with every class 0..C-1 is accepted too. All-zero
+    weights are an error: the loss would be 0 for every sample.
+    """
+    if value is None:
+        return None
+    given = value
+    if isinstance(value, dict):
+        if set(value) != set(range(len(value))):
+            raise invalid(name, "a dict with one weight for each class 0..C-1, or a "
+                          "1-D sequence of weights", value)
+        value = [value[c] for c in range(len(value))]
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        raise invalid(name, "a 1-D sequence of per-class weights (one per class)",
+                      value)
+    arr = check_vector(name, value)
+    _check_weight_bound(name, arr, given)
+    if not np.any(arr > 0):
+        raise invalid(name, "weights with at least one > 0 (all-zero weights make "
+                      "the loss 0 for every sample)", given)
+    return arr
+
+
+def check_scalar_or_vector(name, value, *, high=None, nonzero=False):
+    """None, a float in [0, high] or a 1-D array of them.
+
+    `high` defaults to MAX_WEIGHT. `nonzero=True` rejects a 0 scalar and an
+    all-zero vector (for weights that scale the whole loss).
+    """
+    if value is None:
+        return None
+    high = MAX_WEIGHT if high is None else high
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        result = check_float(name, value, low=0.0, high=high)
+        if nonzero and result == 0:
+            raise invalid(name, f"a float in (0, {high:g}] (0 makes the loss 0 for "
+                          "every sample)", value)
+        return result
+    arr = check_vector(name, value)
+    if np.any(arr > high):
+        raise invalid(name, f"values in [0, {high:g}]", value)
+    if nonzero and not np.any(arr > 0):
+        raise invalid(name, "values with at least one > 0 (all-zero weights make "
+                      "the loss 0 for every sample)", value)
+    return arr
+
+
+# --- tensors and label forms -------------------------------------------------------
 
 
 def to_float32(x):
@@ -22,6 +175,28 @@ def to_float32(x):
 
 def _is_float(x):
     return keras.backend.standardize_dtype(x.dtype).startswith(("float", "bfloat"))
+
+
+def num_outputs(y_pred):
+    return y_pred.shape[-1] if len(y_pred.shape) >= 1 else None
+
+
+def vector_tensor(name, value, num, dtype, what="class"):
+    """A float tensor for a per-class (or per-label) vector; checks its length.
+
+    The length is checked statically against the last dimension of y_pred, so
+    a mismatch raises at trace time with the argument's name. A Python scalar
+    is returned as a float.
+    """
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    arr = np.asarray(value, dtype=np.float64)
+    if num is not None and arr.ndim == 1 and arr.shape[0] != num:
+        raise invalid(name, f"{num} values (one per {what}: the last dimension of "
+                      f"y_pred is {num})", value)
+    return ops.convert_to_tensor(arr, dtype=dtype)
 
 
 def is_sparse_labels(y_true, y_pred):
@@ -54,6 +229,30 @@ def is_sparse_labels(y_true, y_pred):
     )
 
 
+def sparse_ids(y_true, y_pred, ignore_class):
+    """int32 class ids of shape y_pred.shape[:-1] and a bool mask (or None)."""
+    if len(y_true.shape) == len(y_pred.shape):
+        y_true = ops.squeeze(y_true, axis=-1)
+    labels = ops.cast(y_true, "int32")
+    valid = None
+    if ignore_class is not None:
+        valid = ops.not_equal(labels, ignore_class)
+        labels = ops.where(valid, labels, ops.zeros_like(labels))
+    return labels, valid
+
+
+def take_class(values, labels):
+    """values[..., labels] along the last axis."""
+    picked = ops.take_along_axis(values, ops.expand_dims(labels, -1), axis=-1)
+    return ops.squeeze(picked, axis=-1)
+
+
+def masked(values, valid):
+    if valid is None:
+        return values
+    return ops.where(valid, values, ops.zeros_like(values))
+
+
 def categorical_targets(y_true, y_pred, *, label_smoothing=0.0, ignore_class=None):
     """Returns (one_hot_targets, valid_mask or None) as float tensors like y_pred.
 
@@ -64,13 +263,9 @@ def categorical_targets(y_true, y_pred, *, label_smoothing=0.0, ignore_class=Non
     num_classes = y_pred.shape[-1]
     mask = None
     if is_sparse_labels(y_true, y_pred):
-        if len(y_true.shape) == len(y_pred.shape):
-            y_true = ops.squeeze(y_true, axis=-1)
-        labels = ops.cast(y_true, "int32")
-        if ignore_class is not None:
-            valid = ops.not_equal(labels, ignore_class)
+        labels, valid = sparse_ids(y_true, y_pred, ignore_class)
+        if valid is not None:
             mask = ops.cast(valid, y_pred.dtype)
-            labels = ops.where(valid, labels, ops.zeros_like(labels))
         targets = ops.one_hot(labels, num_classes, dtype=y_pred.dtype)
     else:
         targets = ops.cast(y_true, y_pred.dtype)
@@ -102,33 +297,371 @@ def log_sigmoid_pair(y_pred, from_logits):
     return ops.log(p), ops.log1p(-p)
 
 
-class KimbalanceLoss(keras.losses.Loss):
-    """Base class: a `keras.losses.Loss` around a per-sample loss function.
+def categorical_parts(y_true, y_pred, *, from_logits, label_smoothing, ignore_class):
+    """Shared prologue: (y_pred as float32, log p, ids, targets).
 
-    Subclasses set `fn` (the public function) and pass its keyword arguments
-    to `__init__`; those arguments are stored under the same names and
-    returned by `get_config()` as plain JSON values.
+    Class ids without label smoothing take the gather path: `ids` is
+    (int32 labels, valid mask or None) and `targets` None. Every other case
+    gets `ids` None and dense float `targets` (smoothed, ignored rows zeroed).
     """
+    y_pred = to_float32(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    logp = log_probs(y_pred, from_logits)
+    if is_sparse_labels(y_true, y_pred) and not label_smoothing:
+        return y_pred, logp, sparse_ids(y_true, y_pred, ignore_class), None
+    targets, _ = categorical_targets(y_true, y_pred, label_smoothing=label_smoothing,
+                                     ignore_class=ignore_class)
+    return y_pred, logp, None, targets
 
-    fn = None
 
-    def __init__(self, *, name, reduction="sum_over_batch_size", dtype=None,
-                 **fn_kwargs):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self._fn_kwargs = fn_kwargs
+def binary_targets(y_true, y_pred):
+    """Float targets shaped like y_pred ((N,) labels also fit (N, 1) outputs)."""
+    y_true = ops.convert_to_tensor(y_true)
+    true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
+    if true_rank == pred_rank - 1 and pred_rank >= 2 and y_pred.shape[-1] == 1:
+        y_true = ops.expand_dims(y_true, -1)
+    elif true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, axis=-1)
+    elif true_rank != pred_rank or any(
+            t is not None and p is not None and t != p
+            for t, p in zip(y_true.shape, y_pred.shape, strict=True)):
+        raise invalid("y_true", f"0/1 (or soft) labels of shape {tuple(y_pred.shape)} "
+                      "(matching y_pred)", f"<tensor of shape {tuple(y_true.shape)}>")
+    return ops.cast(y_true, y_pred.dtype)
 
-    def call(self, y_true, y_pred):
-        return type(self).fn(y_true, y_pred, **self._fn_kwargs)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({k: _plain(v) for k, v in self._fn_kwargs.items()})
-        return config
+def binary_nll(y_true, y_pred, from_logits, pos_weight=None, neg_weight=None):
+    """Elementwise `-(pos_w * y * log p + neg_w * (1 - y) * log(1 - p))`.
+
+    From logits through one softplus: -log(1 - p) = softplus(z) and
+    -log p = softplus(z) - z, so the loss is `(a + b) * softplus(z) - a * z`
+    with label-only coefficients `a = pos_w * y`, `b = neg_w * (1 - y)`:
+    stable for any float32 logit, and few elementwise passes that carry a
+    gradient.
+    """
+    if from_logits and pos_weight is None and neg_weight is None:
+        return ops.softplus(y_pred) - y_true * y_pred
+    pos_coef = y_true if pos_weight is None else y_true * pos_weight
+    neg_coef = 1.0 - y_true if neg_weight is None else (1.0 - y_true) * neg_weight
+    if from_logits:
+        return (pos_coef + neg_coef) * ops.softplus(y_pred) - pos_coef * y_pred
+    p = ops.clip(y_pred, PROB_EPSILON, 1.0 - PROB_EPSILON)
+    return -(pos_coef * ops.log(p) + neg_coef * ops.log1p(-p))
+
+
+def mean_over_labels(values):
+    """Per-sample mean over the label axis; rank-1 outputs are one label each."""
+    if len(values.shape) <= 1:
+        return values
+    return ops.mean(values, axis=-1)
+
+
+# --- label values (checked when concrete) ------------------------------------------
+
+# What each loss family accepts besides class ids:
+# - "distribution": single-label losses (CE, focal, logit adjusted, LDAM, CDT):
+#   one-hot or soft rows, finite, in [0, 1], summing to 1 (all-zero rows are
+#   errors).
+# - "probabilities": binary / multi-label BCE-style losses (weighted BCE,
+#   sigmoid focal, ASL): 0/1 or soft labels in [0, 1], any row sum.
+# - "binary": losses that need hard multi-hot labels (DB loss): 0 or 1 only.
+LABEL_RULES = ("distribution", "probabilities", "binary")
+
+# Tolerance on the row sums of soft labels: float32 rows of a few hundred
+# classes sum to 1 within ~1e-5; half-precision labels are quantised to
+# 2**-11 (float16) or 2**-8 (bfloat16) relative.
+_SUM_TOLERANCE = 1e-3
+_HALF_SUM_TOLERANCE = 2e-2
+
+_LABELS_CHECKED = contextvars.ContextVar("kimbalance_labels_checked", default=False)
+
+
+@contextlib.contextmanager
+def labels_checked():
+    """Marks the labels of the calls inside as already checked (by a Loss)."""
+    token = _LABELS_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _LABELS_CHECKED.reset(token)
+
+
+def concrete_values(x):
+    """`x` as a NumPy array when its values are known now, else None.
+
+    Known: NumPy arrays, Python lists / scalars, eager tensors. Unknown:
+    Keras symbolic tensors, jax tracers, TensorFlow graph tensors (inside a
+    `tf.function`), torch tensors while `torch.compile` traces or on the
+    "meta" device. The backend modules are looked up in `sys.modules` (the
+    active backend has imported its own), never imported here.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, list | tuple | numbers.Number | np.generic):
+        return np.asarray(x)
+    if keras.backend.is_keras_tensor(x):
+        return None
+    backend = keras.backend.backend()
+    if backend == "jax":
+        jax = sys.modules.get("jax")
+        if jax is not None and isinstance(x, jax.core.Tracer):
+            return None
+    elif backend == "tensorflow":
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and isinstance(x, tf.Tensor) and (
+                not tf.executing_eagerly() or not hasattr(x, "numpy")):
+            return None
+    elif backend == "torch":
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(x, torch.Tensor):
+            if torch.compiler.is_compiling() or x.device.type == "meta":
+                return None
+            return x.detach().cpu().numpy()
+    try:
+        return np.asarray(ops.convert_to_numpy(x))
+    except Exception:  # noqa: BLE001 - anything not convertible is not concrete.
+        return None
+
+
+def _found(values):
+    """A short list of distinct offending values for a message."""
+    unique = np.unique(values.astype(np.float64))[:5]
+    return [int(v) if v.is_integer() else float(v) for v in unique.tolist()]
+
+
+def _check_ids(values, y_true, num_classes, ignore_class):
+    flat = values.reshape(-1)
+    if flat.size == 0:
+        return
+    if flat.dtype.kind == "b":
+        flat = flat.astype(np.int64)
+    if flat.dtype.kind not in "iuf":
+        raise invalid("y_true", f"numeric class ids; got dtype {flat.dtype}", y_true)
+    if flat.dtype.kind == "f":
+        if not np.all(np.isfinite(flat)):
+            raise invalid("y_true", "finite class ids (found NaN or inf)", y_true)
+        fractional = flat != np.floor(flat)
+        if np.any(fractional):
+            raise invalid("y_true", "integer class ids (found non-integer values "
+                          f"{_found(flat[fractional])})", y_true)
+    keep = flat if ignore_class is None else flat[flat != ignore_class]
+    if keep.size == 0:
+        return
+    ignore_note = ("" if ignore_class is None
+                   else f" or ignore_class={ignore_class}")
+    negative = keep < 0
+    if np.any(negative):
+        hint = ("" if ignore_class is not None else
+                "; to leave samples out, label them with a class id given as "
+                "ignore_class=")
+        raise invalid("y_true", f"class ids >= 0{ignore_note} (found "
+                      f"{_found(keep[negative])}{hint})", y_true)
+    if num_classes is not None:
+        too_big = keep >= num_classes
+        if np.any(too_big):
+            raise invalid("y_true", f"class ids < {num_classes} (the last dimension "
+                          f"of y_pred){ignore_note} (found {_found(keep[too_big])})",
+                          y_true)
+
+
+def _check_dense(values, y_true, rule, dtype_name):
+    if values.size == 0:
+        return
+    if values.dtype.kind == "b":
+        values = values.astype(np.float32)
+    if values.dtype.kind not in "iuf":
+        raise invalid("y_true", f"numeric labels; got dtype {values.dtype}", y_true)
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise invalid("y_true", "finite labels (found NaN or inf)", y_true)
+    if rule == "binary":
+        bad = (values != 0) & (values != 1)
+        if np.any(bad):
+            raise invalid("y_true", "multi-hot labels of 0 and 1 values (found "
+                          f"{_found(values[bad])})", y_true)
+        return
+    bad = (values < 0) | (values > 1)
+    if np.any(bad):
+        kind = "one-hot / soft" if rule == "distribution" else "0/1 (or soft)"
+        raise invalid("y_true", f"{kind} labels with values in [0, 1] (found "
+                      f"{_found(values[bad])})", y_true)
+    if rule == "distribution":
+        sums = values.reshape(-1, values.shape[-1]).astype(np.float64).sum(axis=-1)
+        tolerance = (_HALF_SUM_TOLERANCE if dtype_name in _HALF
+                     or values.dtype.itemsize <= 2 else _SUM_TOLERANCE)
+        off = np.abs(sums - 1.0) > tolerance
+        if np.any(off):
+            rows = np.flatnonzero(off)[:5].tolist()
+            raise invalid("y_true", "one-hot / soft label rows that sum to 1 "
+                          f"(rows {rows} sum to "
+                          f"{[round(float(s), 6) for s in sums[off][:5]]}; an "
+                          "all-zero row has no class)", y_true)
+
+
+def check_labels(y_true, y_pred, rule, *, ignore_class=None):
+    """Checks label values when they are concrete; a no-op under a jit trace.
+
+    Class ids (as decided from static shapes by `is_sparse_labels`, for the
+    "distribution" rule) must be whole numbers in `[0, C)` (or equal to
+    `ignore_class`); dense labels follow `rule` (see `LABEL_RULES`).
+
+    Args:
+        y_true: the labels as given to the loss.
+        y_pred: the predictions (only their static shape is read).
+        rule: one of `LABEL_RULES`.
+        ignore_class: the id that marks samples to leave out, or None.
+
+    Raises:
+        ValueError: naming `y_true`, for labels that break the rule.
+    """
+    if _LABELS_CHECKED.get():
+        return
+    values = concrete_values(y_true)
+    if values is None:
+        return
+    dtype_name = keras.backend.standardize_dtype(
+        getattr(y_true, "dtype", values.dtype))
+    shape = np.shape(values)
+    pred_shape = tuple(y_pred.shape)
+    if rule == "distribution" and is_sparse_labels(_Shaped(shape), _Shaped(pred_shape)):
+        num_classes = pred_shape[-1] if pred_shape else None
+        _check_ids(np.asarray(values), values, num_classes, ignore_class)
+        return
+    _check_dense(np.asarray(values), values, rule, dtype_name)
+
+
+class _Shaped:
+    """A stand-in with only a `shape`, for the static-shape rules."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+
+# --- loss bases --------------------------------------------------------------------
 
 
 def _plain(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, tuple):
-        return list(value)
+        return [_plain(v) for v in value]
     return value
+
+
+class KimbalanceLoss(keras.losses.Loss):
+    """Base class: a `keras.losses.Loss` around a per-sample loss function.
+
+    Subclasses set `fn` (the public function) and `label_rule` (one of
+    `LABEL_RULES`), and pass the function's keyword arguments, validated, to
+    `__init__`: they are stored as attributes under the same names (plain
+    Python values, lists for vectors), `call()` passes them to `fn` and
+    `get_config()` returns them.
+
+    `call(y_true, y_pred)` is the per-sample loss under every `reduction`;
+    `__call__` checks concrete label values, then reduces as Keras does.
+    """
+
+    fn = None
+    label_rule = "distribution"
+
+    def __init__(self, *, name, reduction="sum_over_batch_size", dtype=None,
+                 **fn_kwargs):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self._arg_names = tuple(fn_kwargs)
+        for key, value in fn_kwargs.items():
+            setattr(self, key, _plain(value))
+
+    def fn_kwargs(self):
+        """The keyword arguments `call()` passes to `fn`, from the attributes."""
+        return {key: getattr(self, key) for key in self._arg_names}
+
+    def check_labels(self, y_true, y_pred):
+        """Checks concrete label values (see `check_labels`)."""
+        if not hasattr(y_pred, "shape"):
+            y_pred = np.asarray(y_pred)
+        check_labels(y_true, y_pred, self.label_rule,
+                     ignore_class=getattr(self, "ignore_class", None))
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        self.check_labels(y_true, y_pred)
+        with labels_checked():
+            return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
+    def call(self, y_true, y_pred):
+        return type(self).fn(y_true, y_pred, **self.fn_kwargs())
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({key: _plain(getattr(self, key)) for key in self._arg_names})
+        return config
+
+
+_MEAN_WITH_SAMPLE_WEIGHT = "mean_with_sample_weight"
+
+
+def _valid_mask(y_true, y_pred, ignore_class):
+    """float mask of the samples not labelled `ignore_class` (None if no ids)."""
+    y_true = ops.convert_to_tensor(y_true)
+    y_pred = ops.convert_to_tensor(y_pred)
+    if ignore_class is None or not is_sparse_labels(y_true, y_pred):
+        return None
+    _, valid = sparse_ids(y_true, y_pred, ignore_class)
+    return ops.cast(valid, "float32")
+
+
+def align_weight(sample_weight, weight):
+    """`sample_weight` broadcast against a per-sample `weight` tensor, times it."""
+    sample_weight = ops.convert_to_tensor(sample_weight, dtype=weight.dtype)
+    rank, target = len(sample_weight.shape), len(weight.shape)
+    if rank == target + 1 and sample_weight.shape[-1] == 1:
+        sample_weight = ops.squeeze(sample_weight, axis=-1)
+    elif 0 < rank < target:
+        sample_weight = ops.reshape(sample_weight,
+                                    tuple(sample_weight.shape) + (1,) * (target - rank))
+    return sample_weight * weight
+
+
+class IgnoreClassLoss(KimbalanceLoss):
+    """Keras reductions, with `ignore_class` samples left out of the mean.
+
+    As Keras' `SparseCategoricalCrossentropy(ignore_class=...)`: ignored
+    samples have loss 0 (in `call()` too) and `"sum_over_batch_size"` divides
+    by the number of kept samples; `"mean_with_sample_weight"` by the kept
+    samples' weights. Done by folding a mask into `sample_weight` before
+    Keras reduces.
+    """
+
+    def _reduction_weight(self, y_true, y_pred):
+        valid = _valid_mask(y_true, y_pred, self.ignore_class)
+        if valid is None:
+            return None
+        if self.reduction in ("sum_over_batch_size", "mean"):
+            return ops.divide_no_nan(valid, ops.mean(valid))
+        if self.reduction == _MEAN_WITH_SAMPLE_WEIGHT:
+            return valid
+        return None  # "sum" / None: ignored samples already count 0.
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        self.check_labels(y_true, y_pred)
+        with labels_checked():
+            weight = self._reduction_weight(y_true, y_pred)
+            if weight is not None:
+                sample_weight = (weight if sample_weight is None
+                                 else align_weight(sample_weight, weight))
+            return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
+
+class PerSampleValues(keras.losses.Loss):
+    """Keras' own reduction of given per-sample values (passed as `y_true`).
+
+    `y_pred` only carries the Keras mask (as in `Loss.__call__`), so masks,
+    `sample_weight` broadcasting and `tf.distribute` scaling are Keras'.
+    """
+
+    def call(self, y_true, y_pred):
+        return y_true
+
+
+def keras_reduce(values, y_pred, sample_weight, *, reduction, dtype, name):
+    """Reduces per-sample `values` exactly as a Keras loss would."""
+    reducer = PerSampleValues(name=name, reduction=reduction, dtype=dtype)
+    return reducer(values, y_pred, sample_weight=sample_weight)

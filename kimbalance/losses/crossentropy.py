@@ -13,25 +13,31 @@ by default, as in Keras) and `sample_weight` are applied by
   its mean over labels.
 """
 
-import numbers
-
-import numpy as np
 from keras import ops
 
 from kimbalance._api import export
-from kimbalance._validation import (
-    check_bool,
-    check_float,
-    check_int,
-    check_vector,
-    invalid,
-)
+from kimbalance._validation import check_bool
 from kimbalance.losses._common import (
+    IgnoreClassLoss,
     KimbalanceLoss,
-    categorical_targets,
+    binary_nll,
+    binary_targets,
+    categorical_parts,
+    check_class_vector,
+    check_ignore_class,
+    check_label_smoothing,
+    check_labels,
+    check_scalar_or_vector,
     is_sparse_labels,
-    log_probs,
+    keras_reduce,
+    labels_checked,
+    masked,
+    mean_over_labels,
+    num_outputs,
+    sparse_ids,
+    take_class,
     to_float32,
+    vector_tensor,
 )
 
 __all__ = [
@@ -42,113 +48,6 @@ __all__ = [
 ]
 
 _MEAN_WITH_SAMPLE_WEIGHT = "mean_with_sample_weight"
-# Probabilities are clipped to [eps, 1 - eps] as in Keras (backend.epsilon()).
-_PROB_EPSILON = 1e-7
-
-
-# --- argument checks (shared with focal.py and logit_adjusted.py) -------------
-
-
-def _check_label_smoothing(value):
-    return check_float("label_smoothing", value, low=0.0, high=1.0)
-
-
-def _check_ignore_class(value):
-    return None if value is None else check_int("ignore_class", value)
-
-
-def _check_class_vector(name, value):
-    """None, or a 1-D float64 array of finite weights >= 0 (a dict {c: w} too)."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        if set(value) != set(range(len(value))):
-            raise invalid(name, "a dict with one weight for each class 0..C-1, or a "
-                          "1-D sequence of weights", value)
-        value = [value[c] for c in range(len(value))]
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        raise invalid(name, "a 1-D sequence of per-class weights (one per class)",
-                      value)
-    return check_vector(name, value)
-
-
-def _check_scalar_or_vector(name, value, *, high=None):
-    """None, a float >= 0 (<= high) or a 1-D array of them."""
-    if value is None:
-        return None
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return check_float(name, value, low=0.0, high=high)
-    arr = check_vector(name, value)
-    if high is not None and np.any(arr > high):
-        raise invalid(name, f"values in [0, {high}]", value)
-    return arr
-
-
-def _num_outputs(y_pred):
-    return y_pred.shape[-1] if len(y_pred.shape) >= 1 else None
-
-
-def _vector_tensor(name, value, num, dtype, what="class"):
-    """A float tensor for a per-class (or per-label) vector; checks its length.
-
-    The length is checked statically against the last dimension of y_pred, so
-    a mismatch raises at trace time with the argument's name.
-    """
-    if value is None:
-        return None
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    arr = np.asarray(value, dtype=np.float64)
-    if num is not None and arr.ndim == 1 and arr.shape[0] != num:
-        raise invalid(name, f"{num} values (one per {what}: the last dimension of "
-                      f"y_pred is {num})", arr)
-    return ops.convert_to_tensor(arr, dtype=dtype)
-
-
-# --- label plumbing -----------------------------------------------------------
-
-
-def _sparse_ids(y_true, y_pred, ignore_class):
-    """int32 class ids of shape y_pred.shape[:-1] and a bool mask (or None)."""
-    if len(y_true.shape) == len(y_pred.shape):
-        y_true = ops.squeeze(y_true, axis=-1)
-    labels = ops.cast(y_true, "int32")
-    valid = None
-    if ignore_class is not None:
-        valid = ops.not_equal(labels, ignore_class)
-        labels = ops.where(valid, labels, ops.zeros_like(labels))
-    return labels, valid
-
-
-def _take_class(values, labels):
-    """values[..., labels] along the last axis."""
-    picked = ops.take_along_axis(values, ops.expand_dims(labels, -1), axis=-1)
-    return ops.squeeze(picked, axis=-1)
-
-
-def _masked(values, valid):
-    if valid is None:
-        return values
-    return ops.where(valid, values, ops.zeros_like(values))
-
-
-def _categorical_parts(y_true, y_pred, *, from_logits, label_smoothing,
-                       ignore_class):
-    """Shared prologue: (y_pred as float32, log p, ids, targets).
-
-    Class ids without label smoothing take the gather path: `ids` is
-    (int32 labels, valid mask or None) and `targets` None. Every other case
-    gets `ids` None and dense float `targets` (smoothed, ignored rows zeroed).
-    """
-    y_pred = to_float32(y_pred)
-    y_true = ops.convert_to_tensor(y_true)
-    logp = log_probs(y_pred, from_logits)
-    if is_sparse_labels(y_true, y_pred) and not label_smoothing:
-        labels, valid = _sparse_ids(y_true, y_pred, ignore_class)
-        return y_pred, logp, (labels, valid), None
-    targets, _ = categorical_targets(y_true, y_pred, label_smoothing=label_smoothing,
-                                     ignore_class=ignore_class)
-    return y_pred, logp, None, targets
 
 
 @export
@@ -189,20 +88,23 @@ def weighted_categorical_crossentropy(y_true, y_pred, *, class_weight=None,
     >>> [round(v, 4) for v in keras.ops.convert_to_numpy(loss).tolist()]
     [0.1269, 6.3808]
     """
-    class_weight = _check_class_vector("class_weight", class_weight)
-    label_smoothing = _check_label_smoothing(label_smoothing)
-    ignore_class = _check_ignore_class(ignore_class)
-    y_pred, logp, ids, targets = _categorical_parts(
+    class_weight = check_class_vector("class_weight", class_weight)
+    from_logits = check_bool("from_logits", from_logits)
+    label_smoothing = check_label_smoothing(label_smoothing)
+    ignore_class = check_ignore_class(ignore_class)
+    y_pred = to_float32(y_pred)
+    check_labels(y_true, y_pred, "distribution", ignore_class=ignore_class)
+    y_pred, logp, ids, targets = categorical_parts(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing,
         ignore_class=ignore_class)
-    weights = _vector_tensor("class_weight", class_weight, _num_outputs(y_pred),
-                             y_pred.dtype)
+    weights = vector_tensor("class_weight", class_weight, num_outputs(y_pred),
+                            y_pred.dtype)
     if ids is not None:
         labels, valid = ids
-        nll = -_take_class(logp, labels)
+        nll = -take_class(logp, labels)
         if weights is not None:
             nll = nll * ops.take(weights, labels)
-        return _masked(nll, valid)
+        return masked(nll, valid)
     if weights is not None:
         targets = targets * weights
     return -ops.sum(targets * logp, axis=-1)
@@ -216,65 +118,16 @@ def _target_weight(y_true, y_pred, class_weight, ignore_class):
     """
     y_pred = to_float32(y_pred)
     y_true = ops.convert_to_tensor(y_true)
-    weights = _vector_tensor("class_weight", class_weight, _num_outputs(y_pred),
-                             y_pred.dtype)
+    weights = vector_tensor("class_weight", class_weight, num_outputs(y_pred),
+                            y_pred.dtype)
     if is_sparse_labels(y_true, y_pred):
-        labels, valid = _sparse_ids(y_true, y_pred, ignore_class)
-        return _masked(ops.take(weights, labels), valid)
+        labels, valid = sparse_ids(y_true, y_pred, ignore_class)
+        return masked(ops.take(weights, labels), valid)
     return ops.sum(ops.cast(y_true, y_pred.dtype) * weights, axis=-1)
 
 
-def _valid_mask(y_true, y_pred, ignore_class):
-    """float mask of the samples not labelled `ignore_class` (None if no ids)."""
-    y_true = ops.convert_to_tensor(y_true)
-    y_pred = ops.convert_to_tensor(y_pred)
-    if ignore_class is None or not is_sparse_labels(y_true, y_pred):
-        return None
-    _, valid = _sparse_ids(y_true, y_pred, ignore_class)
-    return ops.cast(valid, "float32")
-
-
-def _align_weight(sample_weight, weight):
-    """`sample_weight` broadcast against a per-sample `weight` tensor."""
-    sample_weight = ops.convert_to_tensor(sample_weight, dtype=weight.dtype)
-    rank, target = len(sample_weight.shape), len(weight.shape)
-    if rank == target + 1 and sample_weight.shape[-1] == 1:
-        sample_weight = ops.squeeze(sample_weight, axis=-1)
-    elif 0 < rank < target:
-        sample_weight = ops.reshape(sample_weight,
-                                    tuple(sample_weight.shape) + (1,) * (target - rank))
-    return sample_weight * weight
-
-
-class _IgnoreClassLoss(KimbalanceLoss):
-    """Keras reductions, with `ignore_class` samples left out of the mean.
-
-    As Keras' `SparseCategoricalCrossentropy(ignore_class=...)`: ignored
-    samples have loss 0 and `"sum_over_batch_size"` divides by the number of
-    kept samples; `"mean_with_sample_weight"` by the kept samples' weights.
-    Done by folding a mask into `sample_weight` before Keras reduces.
-    """
-
-    def _reduction_weight(self, y_true, y_pred):
-        valid = _valid_mask(y_true, y_pred, self._fn_kwargs.get("ignore_class"))
-        if valid is None:
-            return None
-        if self.reduction in ("sum_over_batch_size", "mean"):
-            return ops.divide_no_nan(valid, ops.mean(valid))
-        if self.reduction == _MEAN_WITH_SAMPLE_WEIGHT:
-            return valid
-        return None  # "sum" / None: ignored samples already count 0.
-
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        weight = self._reduction_weight(y_true, y_pred)
-        if weight is not None:
-            sample_weight = (weight if sample_weight is None
-                             else _align_weight(sample_weight, weight))
-        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
-
-
 @export
-class WeightedCategoricalCrossentropy(_IgnoreClassLoss):
+class WeightedCategoricalCrossentropy(IgnoreClassLoss):
     """Class-weighted categorical cross-entropy (`keras.losses.Loss`).
 
     Per sample: `w[y] * CE` for class ids, `-sum_c w[c] * y[c] * log p[c]`
@@ -332,78 +185,44 @@ class WeightedCategoricalCrossentropy(_IgnoreClassLoss):
     def __init__(self, class_weight=None, from_logits=False, label_smoothing=0.0,
                  ignore_class=None, reduction="sum_over_batch_size",
                  name="weighted_categorical_crossentropy", dtype=None):
-        self.class_weight = _check_class_vector("class_weight", class_weight)
-        self.from_logits = check_bool("from_logits", from_logits)
-        self.label_smoothing = _check_label_smoothing(label_smoothing)
-        self.ignore_class = _check_ignore_class(ignore_class)
-        super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         class_weight=self.class_weight, from_logits=self.from_logits,
-                         label_smoothing=self.label_smoothing,
-                         ignore_class=self.ignore_class)
+        super().__init__(
+            name=name, reduction=reduction, dtype=dtype,
+            class_weight=check_class_vector("class_weight", class_weight),
+            from_logits=check_bool("from_logits", from_logits),
+            label_smoothing=check_label_smoothing(label_smoothing),
+            ignore_class=check_ignore_class(ignore_class))
 
     def _torch_mean(self):
         return (self.reduction == _MEAN_WITH_SAMPLE_WEIGHT
                 and self.class_weight is not None)
 
-    def _reduction_weight(self, y_true, y_pred):
-        if self._torch_mean():
-            return _target_weight(y_true, y_pred, self.class_weight, self.ignore_class)
-        return super()._reduction_weight(y_true, y_pred)
-
-    def call(self, y_true, y_pred):
-        values = super().call(y_true, y_pred)
-        if self._torch_mean():
-            # Keras multiplies by the (class-weight) sample weights it divides
-            # by, so hand it l / w: the reduction is sum(l) / sum(w).
-            divisor = _target_weight(y_true, y_pred, self.class_weight,
-                                     self.ignore_class)
-            values = ops.divide_no_nan(values, divisor)
-        return values
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if not self._torch_mean():
+            return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        # torch's weighted mean sum(s * l) / sum(s * w[y]) (s: sample weights
+        # and masks). Three Keras reductions with the same sample weights,
+        # masks and tf.distribute scale k: A = k sum(s l) / sum(s),
+        # B = k sum(s w[y]) / sum(s) and K = k; A / B * K is the mean. (Handing
+        # Keras l / w[y] with sample weights s * w[y] would drop the smoothed
+        # loss of samples whose class weight is 0.)
+        self.check_labels(y_true, y_pred)
+        with labels_checked():
+            true_t = ops.convert_to_tensor(y_true, dtype=self.dtype)
+            pred_t = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+            values = self.call(true_t, pred_t)
+            weight = _target_weight(true_t, pred_t, self.class_weight,
+                                    self.ignore_class)
+            kwargs = dict(reduction=_MEAN_WITH_SAMPLE_WEIGHT, dtype=self.dtype,
+                          name=self.name)
+            numerator = keras_reduce(values, y_pred, sample_weight, **kwargs)
+            divisor = keras_reduce(ops.cast(weight, values.dtype), y_pred,
+                                   sample_weight, **kwargs)
+            scale = keras_reduce(ops.ones_like(values), y_pred, sample_weight,
+                                 **kwargs)
+            return ops.divide_no_nan(numerator, divisor) * scale
 
 
 # --- binary / multi-label -----------------------------------------------------
-
-
-def _binary_targets(y_true, y_pred):
-    """Float targets shaped like y_pred ((N,) labels also fit (N, 1) outputs)."""
-    y_true = ops.convert_to_tensor(y_true)
-    true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
-    if true_rank == pred_rank - 1 and pred_rank >= 2 and y_pred.shape[-1] == 1:
-        y_true = ops.expand_dims(y_true, -1)
-    elif true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
-        y_true = ops.squeeze(y_true, axis=-1)
-    elif true_rank != pred_rank or any(
-            t is not None and p is not None and t != p
-            for t, p in zip(y_true.shape, y_pred.shape, strict=True)):
-        raise invalid("y_true", f"0/1 (or soft) labels of shape {tuple(y_pred.shape)} "
-                      "(matching y_pred)", f"<tensor of shape {tuple(y_true.shape)}>")
-    return ops.cast(y_true, y_pred.dtype)
-
-
-def _binary_nll(y_true, y_pred, from_logits, pos_weight=None, neg_weight=None):
-    """Elementwise `-(pos_w * y * log p + neg_w * (1 - y) * log(1 - p))`.
-
-    From logits through one softplus: -log(1 - p) = softplus(z) and
-    -log p = softplus(z) - z, so the loss is `(a + b) * softplus(z) - a * z`
-    with label-only coefficients `a = pos_w * y`, `b = neg_w * (1 - y)`:
-    stable for any float32 logit, and few elementwise passes that carry a
-    gradient.
-    """
-    if from_logits and pos_weight is None and neg_weight is None:
-        return ops.softplus(y_pred) - y_true * y_pred
-    pos_coef = y_true if pos_weight is None else y_true * pos_weight
-    neg_coef = 1.0 - y_true if neg_weight is None else (1.0 - y_true) * neg_weight
-    if from_logits:
-        return (pos_coef + neg_coef) * ops.softplus(y_pred) - pos_coef * y_pred
-    p = ops.clip(y_pred, _PROB_EPSILON, 1.0 - _PROB_EPSILON)
-    return -(pos_coef * ops.log(p) + neg_coef * ops.log1p(-p))
-
-
-def _mean_over_labels(values):
-    """Per-sample mean over the label axis; rank-1 outputs are one label each."""
-    if len(values.shape) <= 1:
-        return values
-    return ops.mean(values, axis=-1)
 
 
 @export
@@ -444,17 +263,19 @@ def weighted_binary_crossentropy(y_true, y_pred, *, pos_weight=None, neg_weight=
     >>> [round(v, 4) for v in keras.ops.convert_to_numpy(loss).tolist()]
     [0.6931, 5.3173]
     """
-    pos_weight = _check_scalar_or_vector("pos_weight", pos_weight)
-    neg_weight = _check_scalar_or_vector("neg_weight", neg_weight)
-    label_smoothing = _check_label_smoothing(label_smoothing)
+    pos_weight = check_scalar_or_vector("pos_weight", pos_weight)
+    neg_weight = check_scalar_or_vector("neg_weight", neg_weight)
+    from_logits = check_bool("from_logits", from_logits)
+    label_smoothing = check_label_smoothing(label_smoothing)
     y_pred = to_float32(y_pred)
-    y_true = _binary_targets(y_true, y_pred)
-    num_labels = _num_outputs(y_pred) if len(y_pred.shape) >= 2 else 1
-    pos_w = _vector_tensor("pos_weight", pos_weight, num_labels, y_pred.dtype, "label")
-    neg_w = _vector_tensor("neg_weight", neg_weight, num_labels, y_pred.dtype, "label")
+    check_labels(y_true, y_pred, "probabilities")
+    y_true = binary_targets(y_true, y_pred)
+    num_labels = num_outputs(y_pred) if len(y_pred.shape) >= 2 else 1
+    pos_w = vector_tensor("pos_weight", pos_weight, num_labels, y_pred.dtype, "label")
+    neg_w = vector_tensor("neg_weight", neg_weight, num_labels, y_pred.dtype, "label")
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    return _mean_over_labels(_binary_nll(y_true, y_pred, from_logits, pos_w, neg_w))
+    return mean_over_labels(binary_nll(y_true, y_pred, from_logits, pos_w, neg_w))
 
 
 @export
@@ -490,15 +311,14 @@ class WeightedBinaryCrossentropy(KimbalanceLoss):
     """
 
     fn = weighted_binary_crossentropy
+    label_rule = "probabilities"
 
     def __init__(self, pos_weight=None, neg_weight=None, from_logits=False,
                  label_smoothing=0.0, reduction="sum_over_batch_size",
                  name="weighted_binary_crossentropy", dtype=None):
-        self.pos_weight = _check_scalar_or_vector("pos_weight", pos_weight)
-        self.neg_weight = _check_scalar_or_vector("neg_weight", neg_weight)
-        self.from_logits = check_bool("from_logits", from_logits)
-        self.label_smoothing = _check_label_smoothing(label_smoothing)
-        super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         pos_weight=self.pos_weight, neg_weight=self.neg_weight,
-                         from_logits=self.from_logits,
-                         label_smoothing=self.label_smoothing)
+        super().__init__(
+            name=name, reduction=reduction, dtype=dtype,
+            pos_weight=check_scalar_or_vector("pos_weight", pos_weight),
+            neg_weight=check_scalar_or_vector("neg_weight", neg_weight),
+            from_logits=check_bool("from_logits", from_logits),
+            label_smoothing=check_label_smoothing(label_smoothing))

@@ -12,22 +12,25 @@ jax backends.)
 from keras import ops
 
 from kimbalance._api import export
-from kimbalance._validation import check_bool, check_float
-from kimbalance.losses._common import KimbalanceLoss, to_float32
-from kimbalance.losses.crossentropy import (
-    _PROB_EPSILON,
-    _binary_nll,
-    _binary_targets,
-    _categorical_parts,
-    _check_ignore_class,
-    _check_label_smoothing,
-    _check_scalar_or_vector,
-    _IgnoreClassLoss,
-    _masked,
-    _mean_over_labels,
-    _num_outputs,
-    _take_class,
-    _vector_tensor,
+from kimbalance._validation import check_bool
+from kimbalance.losses._common import (
+    PROB_EPSILON,
+    IgnoreClassLoss,
+    KimbalanceLoss,
+    binary_nll,
+    binary_targets,
+    categorical_parts,
+    check_exponent,
+    check_ignore_class,
+    check_label_smoothing,
+    check_labels,
+    check_scalar_or_vector,
+    masked,
+    mean_over_labels,
+    num_outputs,
+    take_class,
+    to_float32,
+    vector_tensor,
 )
 
 __all__ = [
@@ -44,7 +47,12 @@ _MAX_INTEGER_GAMMA = 4
 
 
 def _check_gamma(gamma):
-    return check_float("gamma", gamma, low=0.0)
+    return check_exponent("gamma", gamma)
+
+
+def _check_alpha(alpha):
+    # alpha scales the whole softmax focal loss: 0 everywhere is an error.
+    return check_scalar_or_vector("alpha", alpha, nonzero=True)
 
 
 def _focal_factor(one_minus_pt, gamma):
@@ -65,7 +73,7 @@ def _focal_factor(one_minus_pt, gamma):
 
 
 def _alpha_value(alpha, num, dtype, what):
-    return _vector_tensor("alpha", alpha, num, dtype, what)
+    return vector_tensor("alpha", alpha, num, dtype, what)
 
 
 @export
@@ -110,16 +118,19 @@ def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=Fal
         Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
     """
     gamma = _check_gamma(gamma)
-    alpha = _check_scalar_or_vector("alpha", alpha)
-    label_smoothing = _check_label_smoothing(label_smoothing)
-    ignore_class = _check_ignore_class(ignore_class)
-    y_pred, logp, ids, targets = _categorical_parts(
+    alpha = _check_alpha(alpha)
+    from_logits = check_bool("from_logits", from_logits)
+    label_smoothing = check_label_smoothing(label_smoothing)
+    ignore_class = check_ignore_class(ignore_class)
+    y_pred = to_float32(y_pred)
+    check_labels(y_true, y_pred, "distribution", ignore_class=ignore_class)
+    y_pred, logp, ids, targets = categorical_parts(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing,
         ignore_class=ignore_class)
-    alpha_t = _alpha_value(alpha, _num_outputs(y_pred), y_pred.dtype, "class")
+    alpha_t = _alpha_value(alpha, num_outputs(y_pred), y_pred.dtype, "class")
     if ids is not None:
         labels, valid = ids
-        logp_y = _take_class(logp, labels)
+        logp_y = take_class(logp, labels)
         loss = -logp_y
         factor = _focal_factor(-ops.expm1(logp_y), gamma)
         if factor is not None:
@@ -127,7 +138,7 @@ def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=Fal
         if alpha_t is not None:
             loss = loss * (alpha_t if isinstance(alpha_t, float)
                            else ops.take(alpha_t, labels))
-        return _masked(loss, valid)
+        return masked(loss, valid)
     scale = -1.0
     if isinstance(alpha_t, float):
         scale = -alpha_t  # A scalar scales the (N,) result, not the (N, C) terms.
@@ -143,7 +154,7 @@ def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=Fal
 
 
 @export
-class FocalCrossentropy(_IgnoreClassLoss):
+class FocalCrossentropy(IgnoreClassLoss):
     """Softmax focal cross-entropy (`keras.losses.Loss`).
 
     Per sample `-sum_c alpha[c] * y[c] * (1 - p[c]) ** gamma * log p[c]`
@@ -182,20 +193,16 @@ class FocalCrossentropy(_IgnoreClassLoss):
     def __init__(self, gamma=2.0, alpha=None, from_logits=False, label_smoothing=0.0,
                  ignore_class=None, reduction="sum_over_batch_size",
                  name="focal_crossentropy", dtype=None):
-        self.gamma = _check_gamma(gamma)
-        self.alpha = _check_scalar_or_vector("alpha", alpha)
-        self.from_logits = check_bool("from_logits", from_logits)
-        self.label_smoothing = _check_label_smoothing(label_smoothing)
-        self.ignore_class = _check_ignore_class(ignore_class)
-        super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         gamma=self.gamma, alpha=self.alpha,
-                         from_logits=self.from_logits,
-                         label_smoothing=self.label_smoothing,
-                         ignore_class=self.ignore_class)
+        super().__init__(
+            name=name, reduction=reduction, dtype=dtype, gamma=_check_gamma(gamma),
+            alpha=_check_alpha(alpha),
+            from_logits=check_bool("from_logits", from_logits),
+            label_smoothing=check_label_smoothing(label_smoothing),
+            ignore_class=check_ignore_class(ignore_class))
 
 
 def _check_binary_alpha(alpha):
-    return _check_scalar_or_vector("alpha", alpha, high=1.0)
+    return check_scalar_or_vector("alpha", alpha, high=1.0)
 
 
 @export
@@ -243,21 +250,23 @@ def sigmoid_focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=0.25,
     """
     gamma = _check_gamma(gamma)
     alpha = _check_binary_alpha(alpha)
+    from_logits = check_bool("from_logits", from_logits)
     y_pred = to_float32(y_pred)
-    y_true = _binary_targets(y_true, y_pred)
-    num_labels = _num_outputs(y_pred) if len(y_pred.shape) >= 2 else 1
+    check_labels(y_true, y_pred, "probabilities")
+    y_true = binary_targets(y_true, y_pred)
+    num_labels = num_outputs(y_pred) if len(y_pred.shape) >= 2 else 1
     alpha_t = _alpha_value(alpha, num_labels, y_pred.dtype, "label")
-    loss = _binary_nll(y_true, y_pred, from_logits)
+    loss = binary_nll(y_true, y_pred, from_logits)
     if gamma:
         p = (ops.sigmoid(y_pred) if from_logits
-             else ops.clip(y_pred, _PROB_EPSILON, 1.0 - _PROB_EPSILON))
+             else ops.clip(y_pred, PROB_EPSILON, 1.0 - PROB_EPSILON))
         # 1 - p_t = y (1 - p) + (1 - y) p, exact 0 for a saturated hard label.
         loss = loss * _focal_factor(y_true + p * (1.0 - 2.0 * y_true), gamma)
     if alpha_t is not None:
         # alpha_t scales the whole term (not only the BCE's two halves), as in
         # torchvision; the two coincide for hard labels only.
         loss = loss * ((1.0 - alpha_t) + y_true * (2.0 * alpha_t - 1.0))
-    return _mean_over_labels(loss)
+    return mean_over_labels(loss)
 
 
 @export
@@ -294,13 +303,12 @@ class SigmoidFocalCrossentropy(KimbalanceLoss):
     """
 
     fn = sigmoid_focal_crossentropy
+    label_rule = "probabilities"
 
     def __init__(self, gamma=2.0, alpha=0.25, from_logits=False,
                  reduction="sum_over_batch_size", name="sigmoid_focal_crossentropy",
                  dtype=None):
-        self.gamma = _check_gamma(gamma)
-        self.alpha = _check_binary_alpha(alpha)
-        self.from_logits = check_bool("from_logits", from_logits)
-        super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         gamma=self.gamma, alpha=self.alpha,
-                         from_logits=self.from_logits)
+        super().__init__(
+            name=name, reduction=reduction, dtype=dtype, gamma=_check_gamma(gamma),
+            alpha=_check_binary_alpha(alpha),
+            from_logits=check_bool("from_logits", from_logits))

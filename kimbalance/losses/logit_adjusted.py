@@ -4,18 +4,35 @@ import numpy as np
 from keras import ops
 
 from kimbalance._api import export
-from kimbalance._validation import check_bool, check_float, check_priors, invalid
-from kimbalance.losses._common import KimbalanceLoss, log_probs, to_float32
-from kimbalance.losses.crossentropy import (
-    _num_outputs,
-    weighted_categorical_crossentropy,
+from kimbalance._validation import check_bool, check_float, check_vector, invalid
+from kimbalance.losses._common import (
+    MAX_SCALE,
+    KimbalanceLoss,
+    check_labels,
+    labels_checked,
+    log_probs,
+    num_outputs,
+    to_float32,
 )
+from kimbalance.losses.crossentropy import weighted_categorical_crossentropy
 
 __all__ = ["LogitAdjustedCrossentropy", "logit_adjusted_crossentropy"]
 
 
 def _check_tau(tau):
-    return check_float("tau", tau, low=0.0)
+    # |tau * log(prior)| <= 1e4 * 745 (float64's smallest prior): finite in float32.
+    return check_float("tau", tau, low=0.0, high=MAX_SCALE)
+
+
+def _check_priors(class_priors):
+    """Priors or counts (all > 0, finite) as a float64 array, as given."""
+    return check_vector("class_priors", class_priors, positive=True)
+
+
+def _log_priors(priors):
+    """log(p / sum(p)) in log space: finite even where sum(p) overflows."""
+    logs = np.log(priors)
+    return logs - np.logaddexp.reduce(logs)
 
 
 @export
@@ -35,7 +52,7 @@ def logit_adjusted_crossentropy(y_true, y_pred, *, class_priors, tau=1.0,
             log is the logit), shape (N, C).
         class_priors: C training-set class priors or counts, all > 0 (counts
             are normalised to priors).
-        tau: the adjustment strength, >= 0.
+        tau: the adjustment strength, in [0, 1e4].
         from_logits: whether `y_pred` holds logits (default True: the model's
             raw scores are what gets adjusted).
 
@@ -44,7 +61,8 @@ def logit_adjusted_crossentropy(y_true, y_pred, *, class_priors, tau=1.0,
 
     Raises:
         ValueError: for priors that are zero, negative, non-finite or not one
-            per class of `y_pred`, or `tau < 0`.
+            per class of `y_pred`, `tau` outside [0, 1e4], or invalid label
+            values (see `kimbalance.losses`).
 
     Examples:
 
@@ -59,18 +77,21 @@ def logit_adjusted_crossentropy(y_true, y_pred, *, class_priors, tau=1.0,
         Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual
         Recognition", NeurIPS 2020.
     """
-    priors = check_priors("class_priors", class_priors)
+    priors = _check_priors(class_priors)
     tau = _check_tau(tau)
+    from_logits = check_bool("from_logits", from_logits)
     y_pred = to_float32(y_pred)
-    num_classes = _num_outputs(y_pred)
+    num_classes = num_outputs(y_pred)
     if num_classes is not None and priors.shape[0] != num_classes:
         raise invalid("class_priors", f"{num_classes} values (one per class: the "
                       f"last dimension of y_pred is {num_classes})", class_priors)
+    check_labels(y_true, y_pred, "distribution")
     logits = y_pred if from_logits else log_probs(y_pred, from_logits=False)
     if tau:
-        shift = ops.convert_to_tensor(tau * np.log(priors), dtype=y_pred.dtype)
+        shift = ops.convert_to_tensor(tau * _log_priors(priors), dtype=y_pred.dtype)
         logits = logits + shift
-    return weighted_categorical_crossentropy(y_true, logits, from_logits=True)
+    with labels_checked():
+        return weighted_categorical_crossentropy(y_true, logits, from_logits=True)
 
 
 @export
@@ -84,7 +105,7 @@ class LogitAdjustedCrossentropy(KimbalanceLoss):
 
     Args:
         class_priors: per-class training priors or counts, all > 0.
-        tau: the adjustment strength, >= 0 (1 = Balanced Softmax).
+        tau: the adjustment strength, in [0, 1e4] (1 = Balanced Softmax).
         from_logits: whether `y_pred` holds logits (default True).
         reduction: a Keras reduction.
         name: the loss name.
@@ -113,11 +134,8 @@ class LogitAdjustedCrossentropy(KimbalanceLoss):
     def __init__(self, class_priors, tau=1.0, from_logits=True,
                  reduction="sum_over_batch_size", name="logit_adjusted_crossentropy",
                  dtype=None):
-        # Stored as given (counts stay counts in the config); checked here.
-        check_priors("class_priors", class_priors)
-        self.class_priors = np.asarray(class_priors, dtype=np.float64)
-        self.tau = _check_tau(tau)
-        self.from_logits = check_bool("from_logits", from_logits)
+        # Stored as given (counts stay counts in the config), as floats.
         super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         class_priors=self.class_priors, tau=self.tau,
-                         from_logits=self.from_logits)
+                         class_priors=_check_priors(class_priors),
+                         tau=_check_tau(tau),
+                         from_logits=check_bool("from_logits", from_logits))

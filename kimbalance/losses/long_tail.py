@@ -10,19 +10,49 @@ import numpy as np
 from keras import ops
 
 from kimbalance._api import export
-from kimbalance._validation import check_float, check_vector, invalid
-from kimbalance.losses._common import KimbalanceLoss, categorical_targets, to_float32
+from kimbalance._validation import check_counts, check_float, invalid
+from kimbalance.losses._common import (
+    MAX_EXPONENT,
+    MAX_SCALE,
+    MAX_WEIGHT,
+    KimbalanceLoss,
+    categorical_targets,
+    check_labels,
+    to_float32,
+)
 from kimbalance.weights import resolve_class_weight
 
 __all__ = ["CDTLoss", "LDAMLoss", "cdt_loss", "ldam_loss"]
 
+# CDT temperatures are capped here: logits divided by them stay finite and
+# the temperature itself is a finite float32.
+_MAX_TEMPERATURE = 1e30
 
-def _check_counts(name, value):
-    counts = check_vector(name, value, nonnegative=False)
-    if np.any(counts <= 0):
-        raise invalid(name, "per-class counts > 0 (every class needs at least one "
-                      "training sample)", value)
-    return counts
+
+def _check_counts(value):
+    """Per-class training counts, all > 0, as float64 (for powers and logs)."""
+    return check_counts("class_counts", value, positive=True).astype(np.float64)
+
+
+def _check_max_margin(value):
+    # scale * (z - m) with |z| <= 1 (cosine logits) and m <= 1e4: finite.
+    return check_float("max_margin", value, low=0.0, high=MAX_SCALE)
+
+
+def _check_scale(value):
+    return check_float("scale", value, low=0.0, low_inclusive=False, high=MAX_SCALE)
+
+
+def _check_cdt_gamma(value, counts):
+    gamma = check_float("gamma", value, low=0.0, high=MAX_EXPONENT)
+    log_ratio = np.log(counts.max() / counts.min())
+    if gamma * log_ratio > np.log(_MAX_TEMPERATURE):
+        bound = np.log(_MAX_TEMPERATURE) / log_ratio
+        raise invalid("gamma", f"a float >= 0 that keeps the temperatures "
+                      f"(n_max / n_min) ** gamma <= {_MAX_TEMPERATURE:g} (here "
+                      f"n_max / n_min = {counts.max() / counts.min():g}, so gamma <= "
+                      f"{bound:.4g})", value)
+    return gamma
 
 
 def _check_width(name, counts, y_pred):
@@ -36,7 +66,13 @@ def _check_width(name, counts, y_pred):
 def _check_class_weight(class_weight, counts):
     if class_weight is None:
         return None
-    return resolve_class_weight(class_weight, counts.shape[0], counts)
+    weights = resolve_class_weight(class_weight, counts.shape[0], counts)
+    if np.any(weights > MAX_WEIGHT):
+        raise invalid("class_weight", f"weights <= {MAX_WEIGHT:g}", class_weight)
+    if not np.any(weights > 0):
+        raise invalid("class_weight", "weights with at least one > 0 (all-zero "
+                      "weights make the loss 0 for every sample)", class_weight)
+    return weights
 
 
 def _ldam_margins(counts, max_margin):
@@ -92,13 +128,14 @@ def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
         Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
         Margin Loss", NeurIPS 2019. Official code: github.com/kaidic/LDAM-DRW.
     """
-    counts = _check_counts("class_counts", class_counts)
-    max_margin = check_float("max_margin", max_margin, low=0.0)
-    scale = check_float("scale", scale, low=0.0, low_inclusive=False)
+    counts = _check_counts(class_counts)
+    max_margin = _check_max_margin(max_margin)
+    scale = _check_scale(scale)
     weights = _check_class_weight(class_weight, counts)
     y_pred = to_float32(y_pred)
-    y_true = ops.convert_to_tensor(y_true)
     _check_width("class_counts", counts, y_pred)
+    check_labels(y_true, y_pred, "distribution")
+    y_true = ops.convert_to_tensor(y_true)
     targets, _ = categorical_targets(y_true, y_pred)
     margins = ops.convert_to_tensor(_ldam_margins(counts, max_margin), y_pred.dtype)
     logits = scale * (y_pred - targets * margins)
@@ -143,11 +180,12 @@ def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
         Ye et al., "Identifying and Compensating for Feature Deviation in
         Imbalanced Deep Learning", arXiv:2001.01385, 2020.
     """
-    counts = _check_counts("class_counts", class_counts)
-    gamma = check_float("gamma", gamma, low=0.0)
+    counts = _check_counts(class_counts)
+    gamma = _check_cdt_gamma(gamma, counts)
     y_pred = to_float32(y_pred)
-    y_true = ops.convert_to_tensor(y_true)
     _check_width("class_counts", counts, y_pred)
+    check_labels(y_true, y_pred, "distribution")
+    y_true = ops.convert_to_tensor(y_true)
     targets, _ = categorical_targets(y_true, y_pred)
     temperatures = ops.convert_to_tensor((counts.max() / counts) ** gamma,
                                          y_pred.dtype)
@@ -207,14 +245,15 @@ class LDAMLoss(KimbalanceLoss):
 
     def __init__(self, class_counts, max_margin=0.5, scale=30.0, class_weight=None,
                  *, reduction="sum_over_batch_size", name="ldam_loss", dtype=None):
-        counts = _check_counts("class_counts", class_counts)
-        max_margin = check_float("max_margin", max_margin, low=0.0)
-        scale = check_float("scale", scale, low=0.0, low_inclusive=False)
+        counts = _check_counts(class_counts)
+        max_margin = _check_max_margin(max_margin)
+        scale = _check_scale(scale)
         weights = _check_class_weight(class_weight, counts)
         if weights is not None and not isinstance(class_weight, str):
             class_weight = weights.tolist()
         super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         class_counts=counts.tolist(), max_margin=max_margin,
+                         class_counts=counts.astype(np.int64).tolist(),
+                         max_margin=max_margin,
                          scale=scale, class_weight=class_weight)
 
 
@@ -251,7 +290,7 @@ class CDTLoss(KimbalanceLoss):
 
     def __init__(self, class_counts, gamma=0.2, *, reduction="sum_over_batch_size",
                  name="cdt_loss", dtype=None):
-        counts = _check_counts("class_counts", class_counts)
-        gamma = check_float("gamma", gamma, low=0.0)
+        counts = _check_counts(class_counts)
+        gamma = _check_cdt_gamma(gamma, counts)
         super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         class_counts=counts.tolist(), gamma=gamma)
+                         class_counts=counts.astype(np.int64).tolist(), gamma=gamma)

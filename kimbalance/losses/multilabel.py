@@ -12,13 +12,21 @@ from keras import ops
 
 from kimbalance._api import export
 from kimbalance._validation import (
+    MAX_COUNT,
     check_bool,
+    check_counts,
     check_float,
     check_int,
-    check_vector,
     invalid,
 )
-from kimbalance.losses._common import KimbalanceLoss, to_float32
+from kimbalance.losses._common import (
+    MAX_SCALE,
+    MAX_WEIGHT,
+    KimbalanceLoss,
+    check_exponent,
+    check_labels,
+    to_float32,
+)
 
 __all__ = [
     "AsymmetricLoss",
@@ -49,11 +57,8 @@ def _multi_hot_targets(y_true, y_pred):
 
 
 def _check_label_counts(value):
-    counts = check_vector("label_counts", value, nonnegative=False)
-    if np.any(counts <= 0):
-        raise invalid("label_counts", "per-label positive counts > 0 (every label "
-                      "needs at least one positive training sample)", value)
-    return counts
+    """Positive training samples per label, all > 0, as float64."""
+    return check_counts("label_counts", value, positive=True).astype(np.float64)
 
 
 def _check_width(name, counts, y_pred):
@@ -85,8 +90,8 @@ def _power(base, exponent):
 def _check_asl_args(gamma_neg, gamma_pos, clip, eps, from_logits,
                     stop_gradient_focusing):
     return (
-        check_float("gamma_neg", gamma_neg, low=0.0),
-        check_float("gamma_pos", gamma_pos, low=0.0),
+        check_exponent("gamma_neg", gamma_neg),
+        check_exponent("gamma_pos", gamma_pos),
         check_float("clip", clip, low=0.0, high=1.0, high_inclusive=False),
         check_float("eps", eps, low=0.0, high=1.0, low_inclusive=False,
                     high_inclusive=False),
@@ -159,6 +164,7 @@ def asymmetric_loss(y_true, y_pred, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
                         stop_gradient_focusing))
     y_pred = to_float32(y_pred)
     y = _multi_hot_targets(y_true, y_pred)
+    check_labels(y_true, y_pred, "probabilities")
     log_eps = math.log(eps)
     # q = 1 - p without cancellation; the shifted negative probability
     # max(p - clip, 0) = relu(1 - clip - q) (the official 1 - min(q + clip, 1)).
@@ -198,21 +204,27 @@ def asymmetric_loss(y_true, y_pred, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
 def _check_db_args(label_counts, num_samples, rebalance, map_alpha, map_beta,
                    map_gamma, neg_scale, init_bias, focal_gamma, balance_param):
     counts = _check_label_counts(label_counts)
-    num_samples = check_int("num_samples", num_samples, low=1)
+    num_samples = check_int("num_samples", num_samples, low=1, high=MAX_COUNT)
     if np.any(counts > num_samples):
         raise invalid("label_counts", f"counts <= num_samples={num_samples} (a "
                       "label cannot have more positives than there are training "
                       "samples)", label_counts)
     args = dict(
         rebalance=check_bool("rebalance", rebalance),
-        map_alpha=check_float("map_alpha", map_alpha, low=0.0),
-        map_beta=check_float("map_beta", map_beta, low=0.0),
-        map_gamma=check_float("map_gamma", map_gamma),
-        neg_scale=check_float("neg_scale", neg_scale, low=0.0, low_inclusive=False),
-        init_bias=check_float("init_bias", init_bias, low=0.0),
-        focal_gamma=check_float("focal_gamma", focal_gamma, low=0.0),
+        # Bounds keep every derived float32 finite: logits are scaled by
+        # neg_scale and weights divided by it, the bias is at most
+        # 37 * init_bias / neg_scale (num_samples <= 2**53), and map_beta
+        # multiplies rates in [0, 1] shifted by map_gamma.
+        map_alpha=check_float("map_alpha", map_alpha, low=0.0, high=MAX_WEIGHT),
+        map_beta=check_float("map_beta", map_beta, low=0.0, high=MAX_SCALE),
+        map_gamma=check_float("map_gamma", map_gamma, low=-MAX_SCALE,
+                              high=MAX_SCALE),
+        neg_scale=check_float("neg_scale", neg_scale, low=1.0 / MAX_SCALE,
+                              high=MAX_SCALE),
+        init_bias=check_float("init_bias", init_bias, low=0.0, high=MAX_SCALE),
+        focal_gamma=check_exponent("focal_gamma", focal_gamma),
         balance_param=check_float("balance_param", balance_param, low=0.0,
-                                  low_inclusive=False),
+                                  low_inclusive=False, high=MAX_WEIGHT),
     )
     if args["init_bias"] > 0 and np.any(counts >= num_samples):
         raise invalid("label_counts", f"counts < num_samples={num_samples} when "
@@ -307,6 +319,7 @@ def distribution_balanced_loss(y_true, y_pred, *, label_counts, num_samples,
     y_pred = to_float32(y_pred)
     _check_width("label_counts", counts, y_pred)
     y = _multi_hot_targets(y_true, y_pred)
+    check_labels(y_true, y_pred, "binary")
     dtype = y_pred.dtype
     neg_scale = args["neg_scale"]
 
@@ -373,6 +386,7 @@ class AsymmetricLoss(KimbalanceLoss):
     """
 
     fn = asymmetric_loss
+    label_rule = "probabilities"
 
     def __init__(self, gamma_neg=4.0, gamma_pos=1.0, clip=0.05, eps=1e-8,
                  from_logits=True, stop_gradient_focusing=True, *,
@@ -431,6 +445,7 @@ class DistributionBalancedLoss(KimbalanceLoss):
     """
 
     fn = distribution_balanced_loss
+    label_rule = "binary"
 
     def __init__(self, label_counts, num_samples, *, rebalance=True, map_alpha=0.1,
                  map_beta=10.0, map_gamma=0.2, neg_scale=2.0, init_bias=0.05,
@@ -441,5 +456,5 @@ class DistributionBalancedLoss(KimbalanceLoss):
             label_counts, num_samples, rebalance, map_alpha, map_beta, map_gamma,
             neg_scale, init_bias, focal_gamma, balance_param)
         super().__init__(name=name, reduction=reduction, dtype=dtype,
-                         label_counts=counts.tolist(), num_samples=num_samples,
-                         **args)
+                         label_counts=counts.astype(np.int64).tolist(),
+                         num_samples=num_samples, **args)

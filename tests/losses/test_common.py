@@ -243,7 +243,7 @@ def test_mixed_precision_model_computes_losses_in_float32(policy):
         assert keras.backend.standardize_dtype(value.dtype) == "float32"
         upcast = loss(labels, np.asarray(outputs[name], dtype="float32"))
         np.testing.assert_allclose(_np(value), _np(upcast), rtol=1e-6, err_msg=name)
-        direct = type(loss).fn(labels, outputs[name], **loss._fn_kwargs)
+        direct = type(loss).fn(labels, outputs[name], **loss.fn_kwargs())
         assert keras.backend.standardize_dtype(direct.dtype) == "float32"
         assert np.all(np.isfinite(_np(direct)))
     history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)

@@ -106,5 +106,5 @@ def test_class_priors_length_checked_against_y_pred():
 
 def test_negative_tau():
     with pytest.raises(ValueError, match=r"argument `tau`. Expected a finite float "
-                       r">= 0.0. Received: tau=-1.0"):
+                       r">= 0.0 and <= 10000.0. Received: tau=-1.0"):
         LogitAdjustedCrossentropy(class_priors=COUNTS, tau=-1.0)
