@@ -16,12 +16,19 @@ import numpy as np
 from keras import ops
 
 from kimbalance._api import export
-from kimbalance._validation import check_float, check_int, check_priors, invalid
+from kimbalance._validation import check_float, check_int, check_vector, invalid
 
 __all__ = ["CosineDense", "LogitAdjustment", "ThresholdDecision"]
 
 # As torch.nn.functional.normalize: x / max(||x||, eps).
 _NORM_EPSILON = 1e-12
+
+# Bound on logit scales (CosineDense `scale`, LogitAdjustment `tau`), the
+# bound the losses use: outputs stay within about 1e4 (cosine logits) or
+# 1e4 * 745 (tau times float64's most negative log-prior), finite in float32,
+# and |logits| <= 1e4 also in float16 (max 65504). Larger scales only saturate
+# the softmax to one-hot.
+_MAX_SCALE = 1e4
 
 
 def _l2_normalize(x, axis):
@@ -71,7 +78,8 @@ class CosineDense(keras.layers.Layer):
 
     Args:
         units: int >= 1, the number of classes (output units).
-        scale: float > 0, multiplier of the cosine similarities.
+        scale: float in (0, 1e4], multiplier of the cosine similarities
+            (1e4 keeps the outputs finite in float16 too).
         kernel_initializer: initializer of the kernel; `None` (default) for
             the LDAM initialisation above.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
@@ -83,7 +91,8 @@ class CosineDense(keras.layers.Layer):
         `(..., units)`.
 
     Raises:
-        ValueError: for `units` not an int >= 1 or `scale` not > 0.
+        ValueError: for `units` not an int >= 1, `scale` not a finite float
+            in (0, 1e4], or a `kernel_initializer` Keras cannot interpret.
 
     Examples:
 
@@ -102,12 +111,13 @@ class CosineDense(keras.layers.Layer):
     def __init__(self, units, *, scale=1.0, kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.units = check_int("units", units, low=1)
-        self.scale = check_float("scale", scale, low=0.0, low_inclusive=False)
+        self.scale = check_float("scale", scale, low=0.0, low_inclusive=False,
+                                 high=_MAX_SCALE)
         self._kernel_initializer_arg = kernel_initializer
         if kernel_initializer is None:
             self.kernel_initializer = _UnitColumnUniform()
         else:
-            self.kernel_initializer = keras.initializers.get(kernel_initializer)
+            self.kernel_initializer = _get_initializer(kernel_initializer)
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -158,9 +168,10 @@ class LogitAdjustment(keras.layers.Layer):
     is adjusted logits (apply a softmax after it if you need probabilities).
 
     Args:
-        class_priors: per-class priors or counts (1-D, every entry > 0);
-            normalised to sum to 1 internally.
-        tau: float >= 0, the strength of the adjustment.
+        class_priors: per-class priors or counts (1-D, every entry a finite
+            float > 0); normalised to sum to 1 internally (in log space, so
+            any finite positive values work, 1e308 included).
+        tau: float in [0, 1e4], the strength of the adjustment.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Input shape:
@@ -171,8 +182,8 @@ class LogitAdjustment(keras.layers.Layer):
 
     Raises:
         ValueError: for priors that are not a non-empty 1-D sequence of finite
-            values > 0, `tau` < 0, or inputs whose last dimension differs from
-            `len(class_priors)`.
+            values > 0, `tau` not a finite float in [0, 1e4], or inputs whose
+            last dimension differs from `len(class_priors)`.
 
     Examples:
 
@@ -188,10 +199,18 @@ class LogitAdjustment(keras.layers.Layer):
 
     def __init__(self, class_priors, *, tau=1.0, **kwargs):
         super().__init__(**kwargs)
-        priors = check_priors("class_priors", class_priors)
-        self.class_priors = np.asarray(class_priors, dtype=np.float64).tolist()
-        self.tau = check_float("tau", tau, low=0.0)
-        self._offset = (self.tau * np.log(priors)).astype(np.float32)
+        try:
+            priors = check_vector("class_priors", class_priors, positive=True)
+        except OverflowError:  # Python ints beyond float64 (10**400)
+            raise invalid("class_priors", "finite values > 0 (float64)",
+                          class_priors) from None
+        self.class_priors = priors.tolist()
+        self.tau = check_float("tau", tau, low=0.0, high=_MAX_SCALE)
+        # log(p / sum(p)) in log space: finite even where sum(p) overflows
+        # (priors of 1e308) or p / sum(p) underflows (1e-308 next to 1e308).
+        logs = np.log(priors)
+        log_priors = logs - np.logaddexp.reduce(logs)
+        self._offset = (self.tau * log_priors).astype(np.float32)
 
     def build(self, input_shape):
         _check_last_dim(input_shape, "class_priors", self.class_priors)
@@ -250,13 +269,15 @@ class ThresholdDecision(keras.layers.Layer):
 
     def __init__(self, thresholds, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(thresholds, str | bool | dict) or thresholds is None:
-            values = None
-        else:
+        values = None
+        if not isinstance(thresholds, str | bytes | bool | np.bool_ | dict | set
+                          ) and thresholds is not None:
             try:
-                values = np.asarray(thresholds, dtype=np.float64)
+                raw = np.asarray(thresholds)
+                if raw.dtype.kind in "iuf":  # not bools, strings or objects
+                    values = raw.astype(np.float64)
             except (TypeError, ValueError):
-                values = None
+                pass
         if values is None or values.ndim > 1 or values.size == 0:
             raise invalid("thresholds", "a float or a non-empty 1-D sequence of "
                           "floats in [0, 1]", thresholds)
@@ -283,6 +304,17 @@ class ThresholdDecision(keras.layers.Layer):
         config = super().get_config()
         config["thresholds"] = self.thresholds
         return config
+
+
+def _get_initializer(identifier):
+    try:
+        initializer = keras.initializers.get(identifier)
+    except (ValueError, TypeError):
+        initializer = None
+    if initializer is None or not callable(initializer):
+        raise invalid("kernel_initializer", "None, a Keras initializer, its name or "
+                      "its config", identifier)
+    return initializer
 
 
 def _float32_ceil(values):

@@ -28,7 +28,13 @@ import numpy as np
 from keras import ops
 
 from kimbalance._api import export
-from kimbalance._validation import check_choice, check_float, check_int, invalid
+from kimbalance._validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_num_classes,
+    invalid,
+)
 
 __all__ = ["small_cnn", "mlp", "resnet32"]
 
@@ -70,7 +76,8 @@ def small_cnn(input_shape, num_classes, *, classifier="dense", preprocessing=Non
     ((None, 10), 53002)
     """
     shape = _check_image_shape(input_shape, min_side=4, allow_grayscale=True)
-    num_classes = check_int("num_classes", num_classes, low=1)
+    num_classes = check_num_classes(num_classes, allow_none=False)
+    _check_name(name)
     check_choice("classifier", classifier, _CLASSIFIERS)
     dropout = check_float("dropout", dropout, low=0.0, high=1.0,
                           high_inclusive=False)
@@ -122,15 +129,15 @@ def mlp(input_shape, num_classes, *, hidden=(256, 128), classifier="dense",
     ((None, 10), 2410)
     """
     shape = _check_shape("input_shape", input_shape)
-    num_classes = check_int("num_classes", num_classes, low=1)
+    num_classes = check_num_classes(num_classes, allow_none=False)
+    _check_name(name)
     check_choice("classifier", classifier, _CLASSIFIERS)
     dropout = check_float("dropout", dropout, low=0.0, high=1.0,
                           high_inclusive=False)
-    if isinstance(hidden, numbers.Integral):
-        hidden = (hidden,)
-    if not isinstance(hidden, list | tuple) or not all(
+    widths = (hidden,) if isinstance(hidden, numbers.Integral) else hidden
+    if not isinstance(widths, list | tuple) or not all(
             isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
-            for w in hidden):
+            for w in widths):
         raise invalid("hidden", "a sequence of layer widths >= 1", hidden)
     try:
         keras.activations.get(activation)
@@ -141,7 +148,7 @@ def mlp(input_shape, num_classes, *, hidden=(256, 128), classifier="dense",
     x = _preprocess(inputs, preprocessing)
     if len(shape) > 1:
         x = keras.layers.Flatten()(x)
-    for width in hidden:
+    for width in widths:
         x = keras.layers.Dense(int(width), activation=activation)(x)
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
@@ -202,7 +209,8 @@ def resnet32(input_shape=(32, 32, 3), num_classes=10, *, classifier="dense",
         Margin Loss", NeurIPS 2019 (github.com/kaidic/LDAM-DRW).
     """
     shape = _check_image_shape(input_shape, min_side=1, allow_grayscale=False)
-    num_classes = check_int("num_classes", num_classes, low=1)
+    num_classes = check_num_classes(num_classes, allow_none=False)
+    _check_name(name)
     check_choice("classifier", classifier, _CLASSIFIERS)
     if seed is None:
         seed = int(np.random.randint(0, 2**31 - 1))
@@ -333,6 +341,11 @@ def _preprocess(x, preprocessing):
     for layer in layers:
         x = layer(x)
     return x
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not name:
+        raise invalid("name", "a non-empty string (the model name)", name)
 
 
 def _check_shape(name, input_shape):

@@ -218,3 +218,66 @@ def test_threshold_decision_wrong_length():
     with pytest.raises(ValueError, match=r"argument `thresholds`. Expected one entry "
                        r"per input column \(a sequence of length 3"):
         ThresholdDecision([0.1, 0.2])(np.zeros((2, 3), dtype="float32"))
+
+
+@pytest.mark.parametrize("scale", [1e308, 1e4 * (1 + 1e-9), float("nan"), True, "2"])
+def test_cosine_dense_scale_bounded(scale):
+    with pytest.raises(ValueError, match=r"argument `scale`. Expected a finite float "
+                       r".*10000.*Received: scale="):
+        CosineDense(3, scale=scale)
+
+
+def test_cosine_dense_largest_scale_is_finite_in_float16():
+    layer = CosineDense(2, scale=1e4, kernel_initializer="ones", dtype="float16")
+    out = to_numpy(layer(np.array([[1.0, 0.0], [-3.0, 0.0]], dtype="float16")))
+    assert np.all(np.isfinite(out)) and np.abs(out).max() == pytest.approx(
+        1e4 / np.sqrt(2), rel=1e-3)
+
+
+@pytest.mark.parametrize("initializer", ["no_such_initializer", 3, ["ones"]])
+def test_cosine_dense_bad_initializer(initializer):
+    with pytest.raises(ValueError, match="argument `kernel_initializer`. Expected "
+                       "None, a Keras initializer"):
+        CosineDense(3, kernel_initializer=initializer)
+
+
+@pytest.mark.parametrize("tau", [1e308, 1e4 * (1 + 1e-9), float("inf"), True, None])
+def test_logit_adjustment_tau_bounded(tau):
+    with pytest.raises(ValueError, match=r"argument `tau`. Expected a finite float "
+                       r".*10000.*Received: tau="):
+        LogitAdjustment([1, 2], tau=tau)
+
+
+@pytest.mark.parametrize("priors", [[1e308, 1e308, 1.0], [1e-308, 1e308],
+                                    [5e-324, 1.0], [3, 1e300, 7]])
+def test_logit_adjustment_extreme_priors_stay_finite(priors):
+    """Normalised in log space: no overflow of sum(priors), no log(0)."""
+    layer = LogitAdjustment(priors, tau=1e4)
+    out = to_numpy(layer(np.zeros((1, len(priors)), dtype="float32")))
+    assert np.all(np.isfinite(out))
+    logs = np.log(np.asarray(priors, dtype=np.float64))
+    expected = -1e4 * (logs - np.logaddexp.reduce(logs))
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("priors", [[0.0, 1.0], [1e309, 1.0], [10**400, 1],
+                                    ["a", "b"], [[1.0, 2.0]]])
+def test_logit_adjustment_priors_zero_or_overflowing(priors):
+    with pytest.raises(ValueError, match="argument `class_priors`. Expected"):
+        LogitAdjustment(priors)
+
+
+@pytest.mark.parametrize("thresholds", [True, np.True_, [True, False], [0.5, None],
+                                        {"a": 0.5}, b"0.5", {0.5}])
+def test_threshold_decision_rejects_flags_and_objects(thresholds):
+    with pytest.raises(ValueError, match=r"argument `thresholds`. Expected a float "
+                       r"or a non-empty 1-D sequence"):
+        ThresholdDecision(thresholds)
+
+
+@pytest.mark.parametrize("thresholds", [float("nan"), [0.3, float("nan")],
+                                        [float("-inf")], 1e308])
+def test_threshold_decision_rejects_non_finite(thresholds):
+    with pytest.raises(ValueError, match=r"argument `thresholds`. Expected values in "
+                       r"\[0, 1\]"):
+        ThresholdDecision(thresholds)

@@ -197,3 +197,34 @@ def test_option_a_shortcut_invalid_arguments():
         OptionAShortcut(stride=0)
     with pytest.raises(ValueError, match="argument `pad_channels`"):
         OptionAShortcut(pad_channels=-1)
+
+
+@pytest.mark.parametrize(
+    ("build", "kwargs", "message"),
+    [
+        (small_cnn, {"num_classes": True}, r"`num_classes`. Expected an int.*"
+                                           r"Received: num_classes=True"),
+        (mlp, {"num_classes": 3.0}, r"`num_classes`. Expected an int"),
+        (mlp, {"num_classes": 10**9}, r"`num_classes`. Expected an int.*16777216"),
+        (resnet32, {"num_classes": None}, r"`num_classes`. Expected an int"),
+        (mlp, {"hidden": True}, r"`hidden`. Expected a sequence of layer widths "
+                                r">= 1. Received: hidden=True"),
+        (mlp, {"hidden": (8, 2.5)}, r"`hidden`.*Received: hidden=\(8, 2.5\)"),
+        (mlp, {"dropout": float("nan")}, r"`dropout`. Expected a finite float"),
+        (small_cnn, {"dropout": 1e308}, r"`dropout`. Expected a finite float"),
+        (mlp, {"name": 3}, r"`name`. Expected a non-empty string"),
+        (small_cnn, {"name": ""}, r"`name`. Expected a non-empty string"),
+        (resnet32, {"seed": True}, r"`seed`. Expected an int"),
+        (resnet32, {"seed": 1.5}, r"`seed`. Expected an int"),
+        (small_cnn, {"input_shape": (8.0, 8, 1)}, r"`input_shape`. Expected a "
+                                                  r"non-empty tuple of positive ints"),
+        (small_cnn, {"input_shape": (True, 8, 1)}, r"`input_shape`. Expected a "),
+    ],
+)
+def test_invalid_flags_types_and_overflowing_values(build, kwargs, message):
+    arguments = {"input_shape": (8, 8, 1), "num_classes": 3}
+    if build is resnet32:
+        arguments["input_shape"] = (8, 8, 3)
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        build(**arguments)
