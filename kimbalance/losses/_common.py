@@ -429,7 +429,7 @@ def _found(values):
     return [int(v) if v.is_integer() else float(v) for v in unique.tolist()]
 
 
-def _check_ids(values, y_true, num_classes, ignore_class):
+def _check_ids(values, y_true, num_classes, ignore_class, ignore_supported):
     flat = values.reshape(-1)
     if flat.size == 0:
         return
@@ -451,11 +451,12 @@ def _check_ids(values, y_true, num_classes, ignore_class):
                    else f" or ignore_class={ignore_class}")
     negative = keep < 0
     if np.any(negative):
-        hint = ("" if ignore_class is not None else
-                "; to leave samples out, label them with a class id given as "
-                "ignore_class=")
-        raise invalid("y_true", f"class ids >= 0{ignore_note} (found "
-                      f"{_found(keep[negative])}{hint})", y_true)
+        found = _found(keep[negative])
+        hint = ""
+        if ignore_supported and ignore_class is None and len(found) == 1:
+            hint = f"; pass ignore_class={found[0]} to leave those samples out"
+        raise invalid("y_true", f"class ids >= 0{ignore_note} (found {found}{hint})",
+                      y_true)
     if num_classes is not None:
         too_big = keep >= num_classes
         if np.any(too_big):
@@ -497,7 +498,7 @@ def _check_dense(values, y_true, rule, dtype_name):
                           "all-zero row has no class)", y_true)
 
 
-def check_labels(y_true, y_pred, rule, *, ignore_class=None):
+def check_labels(y_true, y_pred, rule, *, ignore_class=None, ignore_supported=False):
     """Checks label values when they are concrete; a no-op under a jit trace.
 
     Class ids (as decided from static shapes by `is_sparse_labels`, for the
@@ -509,6 +510,8 @@ def check_labels(y_true, y_pred, rule, *, ignore_class=None):
         y_pred: the predictions (only their static shape is read).
         rule: one of `LABEL_RULES`.
         ignore_class: the id that marks samples to leave out, or None.
+        ignore_supported: whether the loss takes `ignore_class` (the message
+            for negative ids then suggests it).
 
     Raises:
         ValueError: naming `y_true`, for labels that break the rule.
@@ -524,7 +527,8 @@ def check_labels(y_true, y_pred, rule, *, ignore_class=None):
     pred_shape = tuple(y_pred.shape)
     if rule == "distribution" and is_sparse_labels(_Shaped(shape), _Shaped(pred_shape)):
         num_classes = pred_shape[-1] if pred_shape else None
-        _check_ids(np.asarray(values), values, num_classes, ignore_class)
+        _check_ids(np.asarray(values), values, num_classes, ignore_class,
+                   ignore_supported)
         return
     _check_dense(np.asarray(values), values, rule, dtype_name)
 
@@ -579,7 +583,8 @@ class KimbalanceLoss(keras.losses.Loss):
         if not hasattr(y_pred, "shape"):
             y_pred = np.asarray(y_pred)
         check_labels(y_true, y_pred, self.label_rule,
-                     ignore_class=getattr(self, "ignore_class", None))
+                     ignore_class=getattr(self, "ignore_class", None),
+                     ignore_supported=hasattr(self, "ignore_class"))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         self.check_labels(y_true, y_pred)

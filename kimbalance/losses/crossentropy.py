@@ -93,7 +93,8 @@ def weighted_categorical_crossentropy(y_true, y_pred, *, class_weight=None,
     label_smoothing = check_label_smoothing(label_smoothing)
     ignore_class = check_ignore_class(ignore_class)
     y_pred = to_float32(y_pred)
-    check_labels(y_true, y_pred, "distribution", ignore_class=ignore_class)
+    check_labels(y_true, y_pred, "distribution", ignore_class=ignore_class,
+                 ignore_supported=True)
     y_pred, logp, ids, targets = categorical_parts(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing,
         ignore_class=ignore_class)
@@ -142,7 +143,9 @@ class WeightedCategoricalCrossentropy(IgnoreClassLoss):
     `label_smoothing`). For one-hot / soft labels the divisor is
     `sum_c w[c] * y[c]` of the unsmoothed labels (for one-hot labels the same
     number). Samples of `ignore_class` count neither in the numerator nor in
-    the divisor.
+    the divisor. `call()` is the per-sample `w[y] * CE` under every reduction
+    (the weighted mean happens in `__call__`, with Keras' own reductions, so
+    `sample_weight`, masks and `tf.distribute` scaling apply as usual).
 
     Args:
         class_weight: None or C weights >= 0 (list, array or `{class: weight}`
@@ -287,6 +290,9 @@ class WeightedBinaryCrossentropy(KimbalanceLoss):
     is then reduced as in Keras (`"sum_over_batch_size"`). Elementwise this is
     `torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")`, so
     the default reduction equals torch's `reduction="mean"` for (N, L) inputs.
+    `call()` returns the per-sample values under every reduction; for a
+    weighted mean `sum(w * l) / sum(w)` over samples, pass `w` as
+    `sample_weight` with `reduction="mean_with_sample_weight"`.
 
     Args:
         pos_weight: None, a float >= 0, or one float >= 0 per label.

@@ -123,7 +123,8 @@ def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=Fal
     label_smoothing = check_label_smoothing(label_smoothing)
     ignore_class = check_ignore_class(ignore_class)
     y_pred = to_float32(y_pred)
-    check_labels(y_true, y_pred, "distribution", ignore_class=ignore_class)
+    check_labels(y_true, y_pred, "distribution", ignore_class=ignore_class,
+                 ignore_supported=True)
     y_pred, logp, ids, targets = categorical_parts(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing,
         ignore_class=ignore_class)
@@ -161,6 +162,11 @@ class FocalCrossentropy(IgnoreClassLoss):
     (see `focal_crossentropy`), reduced as in Keras
     (`"sum_over_batch_size"`); samples of `ignore_class` are left out of the
     mean, as in Keras' `SparseCategoricalCrossentropy(ignore_class=...)`.
+
+    Reduction: `call()` returns the per-sample values under every reduction;
+    the default `"sum_over_batch_size"` averages them over the batch. For
+    PyTorch's weighted mean `sum(w * l) / sum(w)`, pass per-sample weights `w`
+    as `sample_weight` and use `reduction="mean_with_sample_weight"`.
 
     Args:
         gamma: the focusing parameter, >= 0 (0 with `alpha=None` is CE).
@@ -276,7 +282,9 @@ class SigmoidFocalCrossentropy(KimbalanceLoss):
     Per sample the mean over labels of torchvision's sigmoid focal loss (see
     `sigmoid_focal_crossentropy`); reduced as in Keras
     (`"sum_over_batch_size"`), which for (N, L) inputs equals torchvision's
-    `reduction="mean"`.
+    `reduction="mean"`. `call()` returns the per-sample values under every
+    reduction; for a weighted mean `sum(w * l) / sum(w)` over samples, pass
+    `w` as `sample_weight` with `reduction="mean_with_sample_weight"`.
 
     Args:
         gamma: the focusing parameter, >= 0.

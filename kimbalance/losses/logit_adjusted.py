@@ -103,6 +103,11 @@ class LogitAdjustedCrossentropy(KimbalanceLoss):
     (`"sum_over_batch_size"`). Train with it, predict with the model's raw
     logits: the adjustment is only inside the loss.
 
+    Reduction: `call()` returns the per-sample values under every reduction;
+    the default `"sum_over_batch_size"` averages them over the batch. For
+    PyTorch's weighted mean `sum(w * l) / sum(w)`, pass per-sample weights `w`
+    as `sample_weight` and use `reduction="mean_with_sample_weight"`.
+
     Args:
         class_priors: per-class training priors or counts, all > 0.
         tau: the adjustment strength, in [0, 1e4] (1 = Balanced Softmax).

@@ -207,7 +207,8 @@ class LDAMLoss(KimbalanceLoss):
     `sum(w_y l) / sum(w_y)`. To reproduce it, leave `class_weight=None`, pass
     the weights as per-sample weights `w[y]` (`kimbalance.weights
     .sample_weights(y, w)`, or a `BalancedBatchGenerator(class_weight=w)`) and
-    construct the loss with `reduction="mean_with_sample_weight"`.
+    construct the loss with `reduction="mean_with_sample_weight"`. `call()`
+    returns the per-sample values `w_y * CE` under every reduction.
 
     Deferred re-weighting (LDAM-DRW) switches the weights on at a later epoch.
     Do that through the data, not by mutating the loss (a compiled loss is
@@ -263,6 +264,11 @@ class CDTLoss(KimbalanceLoss):
 
     Per-sample `CE(z / a, y)` with `a_c = (n_max / n_c) ** gamma`, on logits.
     See `cdt_loss`. The default reduction averages over the batch.
+
+    Reduction: `call()` returns the per-sample values under every reduction;
+    the default `"sum_over_batch_size"` averages them over the batch. For
+    PyTorch's weighted mean `sum(w * l) / sum(w)`, pass per-sample weights `w`
+    as `sample_weight` and use `reduction="mean_with_sample_weight"`.
 
     Args:
         class_counts: training samples per class, C values > 0.

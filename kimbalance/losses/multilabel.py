@@ -355,7 +355,9 @@ class AsymmetricLoss(KimbalanceLoss):
     `asymmetric_loss` for the formula and `stop_gradient_focusing`. The
     default reduction averages the per-sample sums over the batch; the
     official `AsymmetricLoss` returns the sum over the batch as well
-    (`reduction="sum"`).
+    (`reduction="sum"`). `call()` returns the per-sample sums under every
+    reduction; for a weighted mean `sum(w * l) / sum(w)` over samples, pass
+    `w` as `sample_weight` with `reduction="mean_with_sample_weight"`.
 
     Args:
         gamma_neg: the focusing exponent of negatives, >= 0.
@@ -410,6 +412,11 @@ class DistributionBalancedLoss(KimbalanceLoss):
     default; see `distribution_balanced_loss`. The per-sample value is the
     mean over labels, so the default reduction gives the official value (the
     mean over batch and labels).
+
+    Reduction: `call()` returns the per-sample values under every reduction;
+    the default `"sum_over_batch_size"` averages them over the batch. For
+    PyTorch's weighted mean `sum(w * l) / sum(w)`, pass per-sample weights `w`
+    as `sample_weight` and use `reduction="mean_with_sample_weight"`.
 
     Args:
         label_counts: positive training samples per label, L values > 0.
