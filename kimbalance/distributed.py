@@ -57,7 +57,7 @@ import numpy as np
 
 from kimbalance._validation import check_bool, check_choice, check_int, invalid
 from kimbalance.data.generator import BalancedBatchGenerator
-from kimbalance.data.samplers import Sampler
+from kimbalance.data.sharding import ShardedSampler
 
 __all__ = [
     "ShardedSampler",
@@ -447,119 +447,8 @@ def sharded_generator(x, y, *, global_batch_size, distribution=None,
 # The DistributedSampler replacement ----------------------------------------
 
 
-class ShardedSampler:
-    """One shard of a rebalanced epoch: the `DistributedSampler` replacement.
-
-    Iterates the dataset indices of shard `shard_index` of the sampler's
-    epoch, in the order of the shard's batches, so that
-    `DataLoader(dataset, sampler=ShardedSampler(...), batch_size=batch_size)`
-    yields exactly the batches of
-    `BalancedBatchGenerator(..., batch_size=batch_size, num_shards=...,
-    shard_index=...)` on the same sampler: step i covers positions
-    `[i G, (i + 1) G)` of the epoch (G = `batch_size * num_shards`) and
-    shard s takes `[i G + s b, i G + (s + 1) b)`. An epoch tail that does not
-    split evenly is padded from the start of the epoch, as the generator and
-    torch's `DistributedSampler` pad it, so every rank runs the same number
-    of steps (or dropped with `drop_remainder=True`). Each shard is
-    rebalanced by the sampler; the shards are disjoint and together are the
-    epoch.
-
-    It needs no labels: a sampler built with `Sampler.from_counts` over
-    billions of class-partitioned samples works (all arithmetic is int64).
-    Call `set_epoch(epoch)` at the start of every epoch on every rank, as
-    with `DistributedSampler`. It is a plain iterable with a length, which
-    is what `torch.utils.data.DataLoader(sampler=...)` takes.
-
-    Args:
-        sampler: a `kimbalance.data.samplers.Sampler`.
-        batch_size: the per-shard batch size (a multiple of the sampler's
-            `block_size`).
-        num_shards: int >= 1, the number of ranks.
-        shard_index: this rank, in `[0, num_shards)`.
-        drop_remainder: drop the epoch's last incomplete global batch.
-
-    Raises:
-        ValueError: for a bad sampler, batch size or shard.
-
-    Examples:
-
-    >>> from kimbalance.data import RandomOverSampler
-    >>> sampler = RandomOverSampler(np.array([0] * 6 + [1] * 2), seed=0)
-    >>> shards = [ShardedSampler(sampler, batch_size=2, num_shards=2,
-    ...                          shard_index=i) for i in range(2)]
-    >>> [len(s) for s in shards]
-    [6, 6]
-    >>> sorted(list(shards[0]) + list(shards[1])) == sorted(sampler.indices(0))
-    True
-    """
-
-    def __init__(self, sampler, *, batch_size, num_shards=1, shard_index=0,
-                 drop_remainder=False):
-        if not isinstance(sampler, Sampler):
-            raise invalid("sampler", "a kimbalance.data.samplers.Sampler", sampler)
-        self.sampler = sampler
-        self.batch_size = check_int("batch_size", batch_size, low=1)
-        self.num_shards = check_int("num_shards", num_shards, low=1)
-        if (not isinstance(shard_index, numbers.Integral)
-                or isinstance(shard_index, bool)
-                or not 0 <= shard_index < self.num_shards):
-            raise invalid("shard_index",
-                          f"an int in [0, num_shards={self.num_shards})", shard_index)
-        self.shard_index = int(shard_index)
-        self.drop_remainder = check_bool("drop_remainder", drop_remainder)
-        block = sampler.block_size
-        if self.batch_size % block:
-            raise invalid("batch_size", f"a multiple of the sampler's block size "
-                          f"{block}", batch_size)
-        self.global_batch_size = self.batch_size * self.num_shards
-        self.epoch_size = len(sampler)
-        self._num_full = self.epoch_size // self.global_batch_size
-        tail = self.epoch_size - self._num_full * self.global_batch_size
-        self._tail = 0
-        if tail and not self.drop_remainder:
-            unit = self.num_shards * block
-            self._tail = -(-tail // unit) * unit // self.num_shards
-        self.num_batches = self._num_full + int(self._tail > 0)
-        if self.num_batches == 0:
-            raise invalid("batch_size", f"a per-shard batch size with at least one "
-                          f"full batch per shard (the epoch has {self.epoch_size} "
-                          f"samples, num_shards={self.num_shards})", batch_size)
-        self.epoch = 0
-
-    def set_epoch(self, epoch):
-        """Sets the epoch to iterate (call it every epoch, on every rank)."""
-        self.epoch = check_int("epoch", epoch, low=0)
-
-    def __len__(self):
-        return self._num_full * self.batch_size + self._tail
-
-    def batch_indices(self, index, epoch=None):
-        """The dataset indices of this shard's batch `index` (int64 array)."""
-        epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
-        index = check_int("index", index, low=0, high=self.num_batches - 1)
-        if index < self._num_full:
-            start = index * self.global_batch_size + self.shard_index * self.batch_size
-            return self.sampler.indices(epoch, start, start + self.batch_size)
-        start = (self._num_full * self.global_batch_size
-                 + self.shard_index * self._tail)
-        stop = start + self._tail
-        if start >= self.epoch_size:  # all padding
-            start, stop = start - self.epoch_size, stop - self.epoch_size
-            return self.sampler.indices(epoch, start, stop)
-        if stop <= self.epoch_size:
-            return self.sampler.indices(epoch, start, stop)
-        wrapped = stop - self.epoch_size
-        return np.concatenate([self.sampler.indices(epoch, start, self.epoch_size),
-                               self.sampler.indices(epoch, 0, wrapped)])
-
-    def __iter__(self):
-        epoch = self.epoch
-        for index in range(self.num_batches):
-            yield from self.batch_indices(index, epoch).tolist()
-
-    def __repr__(self):
-        return (f"ShardedSampler({self.sampler!r}, batch_size={self.batch_size}, "
-                f"num_shards={self.num_shards}, shard_index={self.shard_index})")
+# `ShardedSampler` is a NumPy data object: it lives in `kimbalance.data.sharding`
+# (one shard layout with the generator) and is re-exported here.
 
 
 # TensorFlow multi-worker input ----------------------------------------------

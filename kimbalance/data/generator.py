@@ -7,18 +7,13 @@ following the epoch order of an index sampler (`kimbalance.data.samplers`).
 
 import inspect
 import numbers
-import operator
 
 import keras
 import numpy as np
 
-from kimbalance._validation import check_bool, check_int, invalid
-from kimbalance.data.samplers import (
-    SAMPLERS,
-    Sampler,
-    _parse_targets,
-    get_sampler,
-)
+from kimbalance._validation import check_bool, check_int, invalid, parse_targets
+from kimbalance.data.samplers import SAMPLERS, Sampler, get_sampler
+from kimbalance.data.sharding import ShardLayout, shard_batch_indices
 from kimbalance.weights import resolve_class_weight, sample_weights
 
 __all__ = ["BalancedBatchGenerator"]
@@ -121,6 +116,8 @@ def _is_array_like(x):
 
 
 def _array_source(x, name):
+    if getattr(x, "shape", None) is not None and len(x.shape) == 0:
+        raise invalid(name, "arrays with a batch dimension (not a 0-d scalar)", x)
     if isinstance(x, np.memmap):
         return _SortedReadSource(x)
     if isinstance(x, np.ndarray):
@@ -148,6 +145,12 @@ def _make_extractor(x_key):
 
 
 def _make_source(x, x_key):
+    if x is None or isinstance(x, str | bytes | numbers.Number):
+        raise invalid("x", "an array, a memmap, a dict or tuple of arrays, or a "
+                      "random-access source (len() and integer indexing); not a "
+                      "string, a scalar or None", x)
+    if getattr(x, "shape", None) is not None and len(x.shape) == 0:
+        raise invalid("x", "an array with a batch dimension (not a 0-d scalar)", x)
     if isinstance(x, dict | tuple):
         if len(x) == 0:
             raise invalid("x", "a non-empty dict or tuple of arrays", x)
@@ -185,6 +188,16 @@ def _to_numpy(value):
     if hasattr(value, "numpy"):  # tf tensor
         return value.numpy()
     return np.asarray(value)
+
+
+def _check_augmented(x, batch_size, augment):
+    """An augmentation must keep one row per sample of the batch."""
+    values = x.values() if isinstance(x, dict) else x if isinstance(x, tuple) else [x]
+    sizes = [getattr(value, "shape", (None,))[:1] for value in values]
+    if any(size != (batch_size,) for size in sizes):
+        raise invalid("augment", f"a function that keeps the batch size (the batch "
+                      f"has {batch_size} samples; augment returned leading "
+                      f"dimensions {[s[0] if s else None for s in sizes]})", augment)
 
 
 def _augment_mode(augment):
@@ -228,19 +241,25 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
     expects.
 
     **Sharding** (data parallelism). `batch_size` is the *per-shard* batch;
-    the global batch is `batch_size * num_shards`. Every shard uses the same
-    epoch order (same sampler and seed): step i of the epoch covers
-    positions `[i G, (i + 1) G)` (G the global batch) and shard s takes
-    `[i G + s b, i G + (s + 1) b)`. So the shards are disjoint and together
-    are exactly the epoch of the unsharded generator with batch size G and
-    the same sampler. If the epoch's tail r (< G) does not split into equal
-    parts, it is padded, like torch's `DistributedSampler`, with positions
-    from the start of the same epoch up to a multiple of
+    the global batch is G = `batch_size * num_shards`. Every shard uses the
+    same epoch order (same sampler and seed) and the same
+    `kimbalance.data.ShardLayout` as `ShardedSampler`: step i's global
+    batch is the epoch positions `[i G, (i + 1) G)`, so the global batch of
+    step i is exactly batch i of the unsharded generator with batch size G
+    and the same sampler (as a set of samples), and the shards of a step
+    are disjoint. Each shard's batch is stratified: for single-label
+    targets the step's samples are dealt to the shards by class, so a class
+    with g samples in the global batch has `floor(g / num_shards)` or
+    `ceil(g / num_shards)` of them in every shard's batch (with
+    `"class_balanced"`, whose blocks are the per-shard batches, shard s
+    takes block s of the step: class-balanced by construction; multi-hot
+    targets: the contiguous positions `[i G + s b, i G + (s + 1) b)`). If
+    the epoch's tail r (< G) does not split into equal parts, it is padded,
+    like torch's `DistributedSampler`, with positions from the start of the
+    same epoch (wrapping around as often as needed) up to a multiple of
     `num_shards * sampler.block_size` (at most that many minus one
     repeats), so every shard runs the same number of steps with equal batch
-    shapes; with `num_shards=1` nothing is padded. With the class-balanced
-    sampler, the sampler's block is the per-shard batch, so every shard's
-    batch is itself class-balanced.
+    shapes; with `num_shards=1` nothing is padded.
 
     **Epochs.** `on_epoch_end()` moves to the next epoch and `set_epoch(e)`
     jumps to one; `generator.epoch` counts those calls. Keras' `fit()` also
@@ -314,10 +333,16 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             `max_queue_size` of `keras.utils.PyDataset`.
 
     Raises:
-        ValueError: for mismatched lengths of `x` and `y`, invalid labels
-            (NaN, negative, out of range), a bad batch size or shard, an
-            unknown sampler, a sampler built on other data, or class weights
-            of the wrong length.
+        ValueError: for an `x` that is not a data source (a string, a
+            scalar, None, a dict of arrays of unequal lengths), mismatched
+            lengths of `x` and `y`, invalid labels (NaN, negative, out of
+            range), a bad batch size or shard, an unknown sampler, a sampler
+            built on other data (other length, or other labels of the same
+            length: compared by a digest of the labels), or class weights of
+            the wrong length; when a batch is fetched, an `augment` that
+            changes the number of samples.
+        TypeError: for a batch index that is not an int (`gen[1.0]`).
+        IndexError: for a batch index out of range.
 
     Examples:
 
@@ -358,11 +383,15 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
 
         self._source = _make_source(x, x_key)
         num_items = len(self._source)
-        # y=None: labels come from a class-partitioned sampler's layout
-        # (`Sampler.from_counts`: class c at [offset_c, offset_c + n_c)), so
-        # no per-sample array exists, whatever the dataset size.
-        self._offsets = None
+        if sampler_kwargs is None:
+            sampler_kwargs = {}
+        elif not isinstance(sampler_kwargs, dict):
+            raise invalid("sampler_kwargs", "a dict of keyword arguments",
+                          sampler_kwargs)
         if y is None:
+            # Labels come from a class-partitioned sampler's layout
+            # (`Sampler.from_counts`: class c at [offset_c, offset_c + n_c)),
+            # so no per-sample array exists, whatever the dataset size.
             if not isinstance(sampler, Sampler) or not sampler.class_partitioned:
                 raise invalid("y", "the labels, or y=None with a class-partitioned "
                               "sampler (`SamplerClass.from_counts(counts)`) that "
@@ -370,65 +399,43 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             if num_classes is not None and num_classes != sampler.num_classes:
                 raise invalid("num_classes", f"{sampler.num_classes} (the sampler's "
                               "number of classes)", num_classes)
-            self._offsets = sampler._offsets
-            y_array, labels = None, None
+            targets = None
             self._kind, self.num_classes = "ids", sampler.num_classes
         else:
-            try:
-                y_array = np.asarray(y)
-            except (TypeError, ValueError):
-                raise invalid("y", "an array of labels", y) from None
-            if y_array.ndim == 0 or y_array.shape[0] != num_items:
+            targets = parse_targets(y, num_classes)
+            if len(targets) != num_items:
                 raise invalid("y", f"{num_items} labels, one per sample of x "
                               f"(len(x)={num_items})", y)
-            labels, self._kind, self.num_classes = _parse_targets(y_array,
-                                                                  num_classes)
-        self._y = y_array
-        self._labels = labels
+            self._kind, self.num_classes = targets.kind, targets.num_classes
+        self._y = None if targets is None else targets.array
+        self._labels = None if targets is None else targets.ids
 
-        if sampler_kwargs is None:
-            sampler_kwargs = {}
-        elif not isinstance(sampler_kwargs, dict):
-            raise invalid("sampler_kwargs", "a dict of keyword arguments",
-                          sampler_kwargs)
         if isinstance(sampler, Sampler):
             if sampler.dataset_size != num_items:
                 raise invalid("sampler", f"a sampler built on the {num_items} samples "
                               f"of x (this one indexes {sampler.dataset_size})",
                               sampler)
+            if targets is not None and not sampler.same_labels(targets):
+                raise invalid("sampler", "a sampler built on these labels `y` (its "
+                              "labels differ from y: the sampler would rebalance "
+                              "other classes)", sampler)
             self.sampler = sampler
         else:
-            if (labels is None and isinstance(sampler, str)
-                    and sampler in SAMPLERS and sampler not in ("instance",
-                                                                "multilabel")):
-                raise invalid("sampler", "'instance' or 'multilabel' for multi-hot "
-                              "targets", sampler)
-            target = y_array if labels is None else labels
-            extra = dict(sampler_kwargs)
-            if sampler not in ("instance", "multilabel"):
-                extra.setdefault("num_classes", self.num_classes)
-            self.sampler = get_sampler(sampler, target, seed=self.seed,
-                                       batch_size=self.batch_size, **extra)
-        block = self.sampler.block_size
-        if self.batch_size % block:
-            raise invalid("batch_size", f"a multiple of the sampler's block size "
-                          f"{block}", batch_size)
-
-        self.global_batch_size = self.batch_size * self.num_shards
-        self.epoch_size = len(self.sampler)
-        self._num_full = self.epoch_size // self.global_batch_size
-        tail = self.epoch_size - self._num_full * self.global_batch_size
-        self._has_tail = bool(tail) and not self.drop_remainder
-        if self._has_tail:
-            unit = self.num_shards * block
-            self._tail_per_shard = -(-tail // unit) * unit // self.num_shards
-        self._num_batches = self._num_full + int(self._has_tail)
-        if self._num_batches == 0:
-            raise invalid("batch_size", f"a per-shard batch size with at least one "
-                          f"full batch per shard (the epoch has {self.epoch_size} "
-                          f"samples, num_shards={self.num_shards}, "
-                          "drop_remainder=True)", batch_size)
-        self._shard_offset = self.shard_index * self.batch_size
+            if targets.kind == "multi_hot" and isinstance(sampler, str) and (
+                    sampler in SAMPLERS) and not (
+                    SAMPLERS[sampler].multi_label):
+                names = [name for name, cls in SAMPLERS.items() if cls.multi_label]
+                raise invalid("sampler", " or ".join(repr(n) for n in names)
+                              + " for multi-hot targets", sampler)
+            self.sampler = get_sampler(sampler, targets, seed=self.seed,
+                                       batch_size=self.batch_size,
+                                       num_classes=self.num_classes,
+                                       **sampler_kwargs)
+        self.layout = ShardLayout(len(self.sampler), self.batch_size,
+                                  self.num_shards, self.shard_index,
+                                  self.sampler.block_size, self.drop_remainder)
+        self.global_batch_size = self.layout.global_batch_size
+        self.epoch_size = self.layout.epoch_size
 
         self._augment = augment
         self._augment_mode, self._augment_rng = _augment_mode(augment)
@@ -447,7 +454,7 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
     # Epochs -----------------------------------------------------------------
 
     def __len__(self):
-        return self._num_batches
+        return self.layout.num_batches
 
     def on_epoch_end(self):
         """Moves to the next epoch (called by `fit` after each epoch)."""
@@ -481,14 +488,14 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             self.class_weight = None
             self._sample_weight = None
             return
-        if self._offsets is not None:
+        if self._y is None:
             counts = self.sampler.counts
         elif self._kind == "multi_hot":
             counts = self._y.sum(axis=0)
         else:
             counts = np.bincount(self._labels, minlength=self.num_classes)
         weights = resolve_class_weight(class_weight, self.num_classes, counts)
-        if self._offsets is not None:
+        if self._y is None:
             # Looked up per batch from the batch's labels (no per-sample array).
             per_sample = None
         elif self._kind == "multi_hot":
@@ -513,40 +520,21 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             An int64 array (read-only).
         """
         epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
-        return self._batch_indices(self._check_index(index), epoch)
-
-    def _check_index(self, index):
-        index = operator.index(index)
-        if index < 0:
-            index += self._num_batches
-        if not 0 <= index < self._num_batches:
-            raise IndexError(f"batch index {index} out of range for "
-                             f"{self._num_batches} batches")
-        return index
-
-    def _batch_indices(self, index, epoch):
-        if index < self._num_full:
-            start = index * self.global_batch_size + self._shard_offset
-            return self.sampler._slice(epoch, start, start + self.batch_size)
-        start = (self._num_full * self.global_batch_size
-                 + self.shard_index * self._tail_per_shard)
-        stop = start + self._tail_per_shard
-        if stop <= self.epoch_size:
-            return self.sampler._slice(epoch, start, stop)
-        positions = np.arange(start, stop, dtype=np.int64) % self.epoch_size
-        return self.sampler._at(epoch, positions)
+        index = self.layout.check_index(index)
+        return shard_batch_indices(self.sampler, self.layout, index, epoch)
 
     def __getitem__(self, index):
-        index = self._check_index(index)
+        index = self.layout.check_index(index)
         epoch = self.epoch
-        indices = self._batch_indices(index, epoch)
+        indices = shard_batch_indices(self.sampler, self.layout, index, epoch)
         x = self._source.take(indices)
-        if self._offsets is None:
-            y = self._y[indices]
+        if self._y is None:
+            y = self.sampler.classes_of(indices)
         else:
-            y = np.searchsorted(self._offsets, indices, side="right") - 1
+            y = self._y[indices]
         if self._augment_mode is not None:
             x = self._apply_augment(x, y, epoch, index)
+            _check_augmented(x, indices.shape[0], self._augment)
         if not self._emit_weights:
             return x, y
         if self.class_weight is None:
@@ -567,7 +555,7 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
 
     def __repr__(self):
         return (f"BalancedBatchGenerator(sampler={self.sampler!r}, "
-                f"batch_size={self.batch_size}, num_batches={self._num_batches}, "
+                f"batch_size={self.batch_size}, num_batches={len(self)}, "
                 f"num_shards={self.num_shards}, shard_index={self.shard_index}, "
                 f"epoch={self.epoch})")
 

@@ -11,8 +11,10 @@ over the current epoch (`set_epoch(e)` then `iter(sampler)`), which is what
 wraps it in a real `torch.utils.data.Sampler`.
 
 Storage. Built from labels `y`, a sampler keeps the stable argsort of the
-labels (one int64 per sample). Built with `Sampler.from_counts(counts)` it
-assumes class-partitioned storage (class c at positions
+labels (one int64 per sample), the class ids in the smallest unsigned dtype
+(for `classes_of`) and a digest of the labels (for `same_labels`, so the
+generator can tell a sampler built on other labels). Built with
+`Sampler.from_counts(counts)` it assumes class-partitioned storage (class c at positions
 `[offset_c, offset_c + n_c)`, `offset_c = sum(counts[:c])`) and keeps no
 per-sample array at all, so billions of virtual samples cost O(classes).
 
@@ -25,7 +27,7 @@ indices. `MultiLabelOverSampler` always materialises (it needs the label
 matrix anyway). Permutations of up to 2**22 items are exact uniform shuffles
 (`Generator.permutation`); larger ones use a keyed 6-round Feistel network
 with cycle walking (the per-index shuffle of google/grain), which needs no
-memory.
+memory; that machinery lives in `kimbalance.data._random`.
 
 | sampler | epoch | per-class count per epoch |
 |---|---|---|
@@ -39,13 +41,23 @@ memory.
 | `MultiLabelOverSampler` | every sample once + ML-ROS clones | |
 """
 
+import hashlib
 import numbers
 import threading
 from collections import OrderedDict
 
 import numpy as np
 
-from kimbalance._validation import check_float, check_int, invalid
+from kimbalance._validation import (
+    MAX_COUNT,
+    Targets,
+    check_counts,
+    check_float,
+    check_int,
+    invalid,
+    parse_targets,
+)
+from kimbalance.data import _random
 
 __all__ = [
     "SAMPLERS",
@@ -63,114 +75,10 @@ __all__ = [
 
 # Epochs up to this many samples are computed whole and cached.
 _EPOCH_CACHE_LIMIT = 1 << 24
-# Permutations up to this many items are exact shuffles (cached, bounded).
-_EXPLICIT_LIMIT = 1 << 22
-_PERM_CACHE_ITEMS = 1 << 24
-_FEISTEL_ROUNDS = 6
 _ITER_CHUNK = 1 << 16
-
-# Streams of randomness. The epoch order uses default_rng([seed, epoch]);
-# every other stream appends a purpose >= 1 and a class id (always four words:
-# SeedSequence pads short entropy with zeros, so lengths must not vary).
-_TOP_UP = 1
-_QUOTA = 2
-_ROTATION = 3
-_BLOCK = 4
-_CLASS_ORDER = 5
-_MULTILABEL = 6
-
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_U27 = np.uint64(27)
-_U30 = np.uint64(30)
-_U31 = np.uint64(31)
-
-
-def _hash(key, counter):
-    """SplitMix64 of `counter` (uint64 array) under `key`: a counter-based RNG."""
-    z = counter.astype(np.uint64) * _GOLDEN + np.uint64(key)
-    z = (z ^ (z >> _U30)) * _MIX1
-    z = (z ^ (z >> _U27)) * _MIX2
-    return z ^ (z >> _U31)
-
-
-def _rng(*words):
-    return np.random.default_rng([int(w) for w in words])
-
-
-def _raw_key(*words):
-    return _rng(*words).bit_generator.random_raw()
-
-
-def _feistel_encrypt(x, keys, width_hi, width_lo):
-    hi = x >> np.uint64(width_lo)
-    lo = x & np.uint64((1 << width_lo) - 1)
-    for key in keys:
-        z = (lo ^ key) * _MIX1
-        z ^= z >> _U31
-        z *= _MIX2
-        hi, lo = lo, hi ^ (z >> np.uint64(64 - width_hi))
-        width_hi, width_lo = width_lo, width_hi
-    return (hi << np.uint64(width_lo)) | lo
-
-
-def _feistel_permutation_at(n, key, positions):
-    """Position `positions` of a keyed pseudo-random permutation of range(n)."""
-    keys = _rng(*key).bit_generator.random_raw(_FEISTEL_ROUNDS)
-    bits = max(2, (n - 1).bit_length())
-    width_hi = bits // 2
-    width_lo = bits - width_hi
-    x = _feistel_encrypt(positions.astype(np.uint64), keys, width_hi, width_lo)
-    limit = np.uint64(n)
-    # Cycle walking: the domain is < 2n, so a few rounds settle every element.
-    pending = np.flatnonzero(x >= limit)
-    while pending.size:
-        walked = _feistel_encrypt(x[pending], keys, width_hi, width_lo)
-        x[pending] = walked
-        pending = pending[walked >= limit]
-    return x.astype(np.int64)
-
-
-class _PermutationCache:
-    """Exact permutations by key, bounded by the total number of items held."""
-
-    def __init__(self, max_items):
-        self.max_items = max_items
-        self._items = 0
-        self._store = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, n, key):
-        entry = self._store.get((n, key))
-        if entry is not None:
-            return entry
-        perm = _rng(*key).permutation(n)
-        perm.flags.writeable = False
-        with self._lock:
-            if (n, key) not in self._store:
-                self._store[(n, key)] = perm
-                self._items += n
-                while self._items > self.max_items and len(self._store) > 1:
-                    _, old = self._store.popitem(last=False)
-                    self._items -= old.shape[0]
-        return perm
-
-
-_PERMUTATIONS = _PermutationCache(_PERM_CACHE_ITEMS)
-
-
-def _permutation_at(n, key, positions):
-    """`perm[positions]` for the permutation of range(n) keyed by `key`."""
-    if n <= _EXPLICIT_LIMIT:
-        return _PERMUTATIONS.get(n, key)[positions]
-    return _feistel_permutation_at(n, key, positions)
-
-
-def _full_permutation(n, key):
-    if n <= _EXPLICIT_LIMIT:
-        return _rng(*key).permutation(n)
-    return _feistel_permutation_at(n, key, np.arange(n, dtype=np.int64))
+# Epoch sizes are int64 position arithmetic and float64 expected counts: both
+# exact up to 2**53.
+MAX_EPOCH_SIZE = MAX_COUNT
 
 
 def _largest_remainder(total, probabilities):
@@ -184,77 +92,59 @@ def _largest_remainder(total, probabilities):
     return counts
 
 
-def _parse_targets(y, num_classes=None, name="y"):
-    """Validates targets; returns (int64 labels or None, kind, num_classes).
+def _power_probabilities(counts, power):
+    """p_c = n_c**power / sum(n**power) over classes with n_c > 0, in log space.
 
-    `kind` is "sparse" (1-D ids), "column" ((N, 1) ids), "one_hot" (2-D, one 1
-    per row) or "multi_hot" (2-D 0/1, any number of 1s; labels is None).
+    Any finite power >= 0 gives finite probabilities summing to 1: the largest
+    classes share the mass as power grows (no overflow to inf / NaN).
     """
-    try:
-        arr = np.asarray(y)
-    except (TypeError, ValueError):
-        raise invalid(name, "an array of labels", y) from None
-    if arr.dtype.kind not in "biuf":
-        raise invalid(name, f"numeric labels; got dtype {arr.dtype}", y)
-    if arr.ndim not in (1, 2) or arr.shape[0] == 0:
-        raise invalid(name, "a non-empty array of 1-D class ids, (N, 1) class ids "
-                      f"or a 2-D one-hot / multi-hot array; got shape {arr.shape}", y)
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise invalid(name, "finite labels (no NaN or inf)", y)
-    if num_classes is not None:
-        num_classes = check_int("num_classes", num_classes, low=1)
-    if arr.ndim == 2 and arr.shape[1] != 1:
-        if not np.all((arr == 0) | (arr == 1)):
-            raise invalid(name, "one-hot / multi-hot rows of 0 and 1 values", y)
-        if num_classes is not None and num_classes != arr.shape[1]:
-            raise invalid("num_classes", f"{arr.shape[1]} (the width of y)",
-                          num_classes)
-        active = arr.sum(axis=1)
-        if np.all(active == 1):
-            return np.argmax(arr, axis=1).astype(np.int64), "one_hot", arr.shape[1]
-        return None, "multi_hot", arr.shape[1]
-    kind = "column" if arr.ndim == 2 else "sparse"
-    flat = arr.reshape(-1)
-    if flat.dtype.kind == "f" and not np.all(flat == np.round(flat)):
-        raise invalid(name, "integer class ids", y)
-    labels = flat.astype(np.int64)
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0:
-        raise invalid(name, "class ids >= 0", low)
-    if num_classes is None:
-        num_classes = high + 1
-    elif high >= num_classes:
-        raise invalid(name, f"class ids < num_classes={num_classes}", high)
-    return labels, kind, num_classes
+    probabilities = np.zeros(counts.shape[0])
+    present = np.flatnonzero(counts > 0)
+    log_counts = np.log(counts[present].astype(np.float64))
+    with np.errstate(over="ignore"):  # overflow to -inf is exp(-inf) = 0
+        scaled = (log_counts - log_counts.max()) * power
+    weights = np.exp(scaled)
+    probabilities[present] = weights / weights.sum()
+    return probabilities
 
 
-def _check_counts(counts):
-    try:
-        arr = np.asarray(counts)
-    except (TypeError, ValueError):
-        raise invalid("counts", "a 1-D sequence of per-class counts", counts) from None
-    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
-        raise invalid("counts", "a non-empty 1-D sequence of per-class counts",
-                      counts)
-    if arr.dtype.kind == "f" and not (np.all(np.isfinite(arr))
-                                      and np.all(arr == np.round(arr))):
-        raise invalid("counts", "integer counts", counts)
-    arr = arr.astype(np.int64)
-    if np.any(arr < 0) or arr.sum() <= 0:
-        raise invalid("counts", "counts >= 0 with at least one sample", counts)
-    return arr
+def _fingerprint(targets):
+    """A digest of parsed labels: class ids, or the multi-hot matrix.
+
+    One pass over the labels (cheaper than the argsort a sampler does
+    anyway), so the generator can tell a sampler built on other labels of
+    the same length.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    if targets.ids is not None:
+        digest.update(b"ids")
+        digest.update(np.ascontiguousarray(targets.ids, dtype=np.int64).data)
+    else:
+        matrix = np.asarray(targets.array) != 0
+        digest.update(b"multi_hot")
+        digest.update(np.asarray(matrix.shape, dtype=np.int64).data)
+        digest.update(np.packbits(matrix, axis=None).data)
+    return digest.hexdigest()
 
 
 class _ClassPartitioned:
     """Marker for class-partitioned storage: only per-class counts are known."""
 
     def __init__(self, counts):
-        self.counts = _check_counts(counts)
+        self.counts = check_counts("counts", counts)
 
 
 def _read_only(arr):
     arr.flags.writeable = False
     return arr
+
+
+def _compact_ids(ids, num_classes):
+    """Class ids in the smallest unsigned dtype that holds them."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if num_classes <= np.iinfo(dtype).max + 1:
+            return ids.astype(dtype)
+    return ids.astype(np.int64)
 
 
 class Sampler:
@@ -263,6 +153,16 @@ class Sampler:
     A sampler decides which dataset indices form epoch `e` and in which order.
     Subclasses define per-class counts per epoch and which members of each
     class fill them; this class turns that into epochs, slices and iteration.
+
+    **The protocol** that `BalancedBatchGenerator` and `ShardedSampler` use
+    (and nothing else): `len(sampler)`, `indices(epoch, start, stop)` (the
+    positions `[start, stop)` of an epoch), `indices_at(epoch, positions)`
+    (any positions), `classes_of(indices)` (the class id of dataset indices,
+    for single-label samplers), `same_labels(targets)`, `block_size`,
+    `counts`, `num_classes`, `dataset_size`, `seed`, `set_epoch` and the
+    class attributes `keyword_arguments` / `multi_label` read by
+    `get_sampler`. A new sampler implements `_targets` and `_members` (or
+    `_full_epoch`) and declares its keyword arguments.
 
     Args:
         y: labels (1-D class ids, (N, 1) class ids or 2-D one-hot). Use
@@ -279,31 +179,58 @@ class Sampler:
             `indices()` without an epoch.
         block_size: the unit a data-parallel split must respect (1, or the
             batch size of a `ClassBalancedSampler`).
+        keyword_arguments: (class attribute) the keyword arguments of the
+            constructor besides `y` and `seed`; `get_sampler` passes the
+            generator's `batch_size` / `num_classes` only to samplers that
+            list them.
+        multi_label: (class attribute) whether the sampler accepts multi-hot
+            targets.
     """
 
     block_size = 1
+    keyword_arguments = ("num_classes",)
+    multi_label = False
 
     def __init__(self, y, *, seed=0, num_classes=None):
         self._init_state(seed)
         if isinstance(y, _ClassPartitioned):
             counts = y.counts
             self._order = None
+            self._labels = None
+            self._fingerprint = None
             if num_classes is not None and num_classes != counts.shape[0]:
                 raise invalid("num_classes", f"{counts.shape[0]} (len(counts))",
                               num_classes)
         else:
-            labels, kind, num_classes = _parse_targets(y, num_classes)
-            if labels is None:
-                raise invalid("y", f"single-label targets for {type(self).__name__} "
-                              "(1-D class ids, (N, 1) or one-hot rows); multi-hot "
-                              "rows need MultiLabelOverSampler", y)
-            counts = np.bincount(labels, minlength=num_classes).astype(np.int64)
+            targets = (y if isinstance(y, Targets)
+                       else parse_targets(y, num_classes))
+            self._fingerprint = _fingerprint(targets)
+            if targets.ids is None:
+                if not self.multi_label:
+                    raise invalid("y", f"single-label targets for "
+                                  f"{type(self).__name__} (1-D class ids, (N, 1) or "
+                                  "one-hot rows); multi-hot rows need "
+                                  "MultiLabelOverSampler", y)
+                # Per-label positives; rows have no single class.
+                self._order = None
+                self._labels = None
+                self._set_counts(targets.counts())
+                self.dataset_size = len(targets)
+                return
+            labels = targets.ids
+            counts = np.bincount(labels, minlength=targets.num_classes
+                                 ).astype(np.int64)
             self._order = _read_only(np.argsort(labels, kind="stable")
                                      .astype(np.int64))
+            self._labels = _read_only(_compact_ids(labels, counts.shape[0]))
+        self._set_counts(counts)
+
+    def _set_counts(self, counts):
         self.counts = _read_only(counts)
         self.num_classes = int(counts.shape[0])
         self.dataset_size = int(counts.sum())
-        self._offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._offsets = _read_only(np.concatenate([[0], np.cumsum(counts)[:-1]])
+                                   .astype(np.int64))
         self._present = np.flatnonzero(counts > 0)
 
     def _init_state(self, seed):
@@ -312,6 +239,21 @@ class Sampler:
         self._size = 0
         self._lock = threading.Lock()
         self._cache = OrderedDict()
+
+    def _set_size(self, size, name, value):
+        """Sets the epoch size; `name=value` is the argument that set it."""
+        if not 1 <= size <= MAX_EPOCH_SIZE:
+            raise invalid(name, f"an epoch of 1 to 2**53 samples (this one would "
+                          f"hold {size})", value)
+        self._size = int(size)
+
+    def _set_num_samples(self, num_samples):
+        """Sets the epoch size from a `num_samples` argument (None: dataset size)."""
+        if num_samples is None:
+            num_samples = self.dataset_size
+        num_samples = check_int("num_samples", num_samples, low=1,
+                                high=MAX_EPOCH_SIZE)
+        self._set_size(num_samples, "num_samples", num_samples)
 
     @classmethod
     def from_counts(cls, counts, *, seed=0, **kwargs):
@@ -346,7 +288,12 @@ class Sampler:
     @property
     def class_partitioned(self):
         """Whether built by `from_counts` (class c at `[offset_c, offset_c + n_c)`)."""
-        return self._order is None and getattr(self, "_offsets", None) is not None
+        return self._order is None and self._fingerprint is None
+
+    @property
+    def single_label(self):
+        """Whether every dataset index has one class (`classes_of` works)."""
+        return self._order is not None or self.class_partitioned
 
     @property
     def materializes_epoch(self):
@@ -371,9 +318,107 @@ class Sampler:
         """
         epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
         start = check_int("start", start, low=0, high=self._size)
-        stop = self._size if stop is None else check_int("stop", stop, low=start,
-                                                          high=self._size)
-        return self._slice(epoch, start, stop)
+        if stop is None:
+            stop = self._size
+        elif not (isinstance(stop, numbers.Integral) and not isinstance(stop, bool)
+                  and start <= stop <= self._size):
+            raise invalid("stop", f"an int in [start={start}, len(sampler)="
+                          f"{self._size}]", stop)
+        stop = int(stop)
+        if self.materializes_epoch:
+            return self._epoch_array(epoch)[start:stop]
+        return self._positions(epoch, np.arange(start, stop, dtype=np.int64))
+
+    def indices_at(self, epoch, positions):
+        """The dataset indices at arbitrary positions of an epoch.
+
+        Args:
+            epoch: int >= 0, or None for the current epoch.
+            positions: integer array of epoch positions in `[0, len(self))`
+                (any order, repeats allowed).
+
+        Returns:
+            An int64 array of the shape of `positions`.
+
+        Examples:
+
+        >>> s = InstanceSampler([0, 1, 1, 0], seed=0)
+        >>> bool(np.all(s.indices_at(0, [3, 0]) == s.indices(0)[[3, 0]]))
+        True
+        """
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
+        try:
+            positions = np.asarray(positions)
+        except (TypeError, ValueError):
+            raise invalid("positions", "an integer array of epoch positions",
+                          positions) from None
+        if positions.dtype.kind not in "iu":
+            raise invalid("positions", "an integer array of epoch positions",
+                          positions)
+        positions = positions.astype(np.int64)
+        if positions.size and (positions.min() < 0 or positions.max() >= self._size):
+            raise invalid("positions", f"positions in [0, len(sampler)={self._size})",
+                          positions)
+        if self.materializes_epoch:
+            return self._epoch_array(epoch)[positions]
+        flat = self._positions(epoch, positions.reshape(-1))
+        return flat.reshape(positions.shape)
+
+    def classes_of(self, indices):
+        """The class ids of dataset indices (single-label samplers).
+
+        For a class-partitioned sampler (`from_counts`) the class follows from
+        the position; otherwise from the labels the sampler was built on.
+
+        Args:
+            indices: integer array of dataset indices in `[0, dataset_size)`.
+
+        Returns:
+            An int64 array of class ids, of the shape of `indices`.
+
+        Raises:
+            ValueError: for a sampler over multi-hot rows (no single class).
+
+        Examples:
+
+        >>> s = RandomOverSampler.from_counts([3, 2])
+        >>> s.classes_of([0, 2, 3, 4]).tolist()
+        [0, 0, 1, 1]
+        """
+        if not self.single_label:
+            raise invalid("indices", f"indices of a single-label sampler "
+                          f"({type(self).__name__} over multi-hot rows has no class "
+                          "per sample)", indices)
+        indices = np.asarray(indices)
+        if self._labels is not None:
+            return self._labels[indices].astype(np.int64)
+        return np.searchsorted(self._offsets, indices, side="right") - 1
+
+    def same_labels(self, targets):
+        """Whether `targets` are the labels this sampler was built on.
+
+        Compared through a digest of the labels (class ids, or the multi-hot
+        matrix) kept when the sampler was built; a class-partitioned sampler
+        compares per-class counts and checks that the ids are sorted.
+
+        Args:
+            targets: a `kimbalance._validation.Targets` (from
+                `parse_targets`), or labels in any supported form.
+
+        Returns:
+            bool.
+        """
+        if not hasattr(targets, "kind"):
+            targets = parse_targets(targets)
+        if len(targets) != self.dataset_size:
+            return False
+        if self.class_partitioned:
+            ids = targets.ids
+            return bool(ids is not None
+                        and np.array_equal(np.bincount(ids, minlength=self.num_classes),
+                                           self.counts)
+                        and np.all(ids[1:] >= ids[:-1]))
+        return _fingerprint(targets) == self._fingerprint
 
     def epoch_class_counts(self, epoch=None):
         """Per-class number of samples in an epoch (no epoch is materialised).
@@ -392,7 +437,7 @@ class Sampler:
         epoch = self.epoch
         for start in range(0, self._size, _ITER_CHUNK):
             stop = min(start + _ITER_CHUNK, self._size)
-            yield from self._slice(epoch, start, stop).tolist()
+            yield from self.indices(epoch, start, stop).tolist()
 
     def as_torch_sampler(self):
         """Wraps this sampler in a `torch.utils.data.Sampler` (imports torch).
@@ -418,17 +463,7 @@ class Sampler:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    # Internals shared by the generator ------------------------------------
-
-    def _slice(self, epoch, start, stop):
-        if self.materializes_epoch:
-            return self._epoch_array(epoch)[start:stop]
-        return self._positions(epoch, np.arange(start, stop, dtype=np.int64))
-
-    def _at(self, epoch, positions):
-        if self.materializes_epoch:
-            return self._epoch_array(epoch)[positions]
-        return self._positions(epoch, positions.astype(np.int64))
+    # Internals -------------------------------------------------------------
 
     def _epoch_array(self, epoch):
         cached = self._cache.get(epoch)
@@ -459,15 +494,11 @@ class Sampler:
         raise NotImplementedError
 
     def _arrange(self, epoch, positions, targets):
-        return _permutation_at(self._size, (self.seed, epoch), positions)
+        return _random.permutation_at(self._size, (self.seed, epoch), positions)
 
     def _arrange_items(self, epoch, items, targets):
         """Puts the class-major `items` in epoch order (default: a shuffle)."""
-        if self._size <= _EXPLICIT_LIMIT:
-            # Same swaps as `permutation(n)`, applied in place: items[perm].
-            _rng(self.seed, epoch).shuffle(items)
-            return items
-        return items[_full_permutation(self._size, (self.seed, epoch))]
+        return _random.shuffle_in_place(items, (self.seed, epoch))
 
     def _class_items(self, epoch, cls, count, targets):
         """Dataset indices of the slots k = 0..count-1 of class `cls`."""
@@ -505,7 +536,8 @@ class Sampler:
     def _quota_members(self, epoch, cls, k):
         """Cycles through one shuffle of the class per epoch (k mod n_c)."""
         n = int(self.counts[cls])
-        return _permutation_at(n, (self.seed, epoch, _QUOTA, cls), k % n)
+        return _random.permutation_at(n, (self.seed, epoch, _random.QUOTA, cls),
+                                      k % n)
 
 
 _TORCH_SAMPLER = None
@@ -541,7 +573,8 @@ class InstanceSampler(Sampler):
 
     Args:
         y: labels of any supported form (only their number matters; multi-hot
-            rows are accepted).
+            rows are accepted: they form one pseudo-class, so `counts` is
+            `[N]`, `single_label` is False and `classes_of` raises).
         seed: int >= 0.
         num_classes: number of classes for 1-D labels.
 
@@ -552,13 +585,14 @@ class InstanceSampler(Sampler):
     [0, 1, 2, 3]
     """
 
+    keyword_arguments = ("num_classes",)
+    multi_label = True
+
     def __init__(self, y, *, seed=0, num_classes=None):
-        if not isinstance(y, _ClassPartitioned):
-            labels, _, _ = _parse_targets(y, num_classes)
-            if labels is None:  # multi-hot: one pseudo-class holds every row
-                y = _ClassPartitioned([np.asarray(y).shape[0]])
-                num_classes = None
         super().__init__(y, seed=seed, num_classes=num_classes)
+        if not self.single_label:
+            # Multi-hot rows: one pseudo-class holds every row, in place.
+            self._set_counts(np.array([self.dataset_size], dtype=np.int64))
         self._size = self.dataset_size
 
     def _targets(self, epoch):
@@ -630,8 +664,8 @@ def _strategy_targets(strategy, counts, kind):
                 raise invalid("sampling_strategy", f"class ids in [0, {num_classes})",
                               strategy)
             if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
-                    or value < 0):
-                raise invalid("sampling_strategy", "counts that are ints >= 0",
+                    or not 0 <= value <= MAX_EPOCH_SIZE):
+                raise invalid("sampling_strategy", "counts that are ints in [0, 2**53]",
                               strategy)
             have = int(counts[cls])
             if kind == "over":
@@ -692,19 +726,22 @@ class RandomOverSampler(Sampler):
     [0, 1, 2, 3, 4]
     """
 
+    keyword_arguments = ("sampling_strategy", "num_classes")
+
     def __init__(self, y, *, sampling_strategy="auto", seed=0, num_classes=None):
         super().__init__(y, seed=seed, num_classes=num_classes)
         self.sampling_strategy = sampling_strategy
         self.target_counts = _read_only(_strategy_targets(sampling_strategy,
                                                           self.counts, "over"))
-        self._size = int(self.target_counts.sum())
+        self._set_size(sum(int(t) for t in self.target_counts), "sampling_strategy",
+                       sampling_strategy)
 
     def _targets(self, epoch):
         return self.target_counts
 
     def _top_up_keys(self, epoch):
-        return _rng(self.seed, epoch, _TOP_UP, 0).bit_generator.random_raw(
-            self.num_classes)
+        stream = _random.generator(self.seed, epoch, _random.TOP_UP, 0)
+        return stream.bit_generator.random_raw(self.num_classes)
 
     def _members(self, epoch, cls, k, targets):
         n = int(self.counts[cls])
@@ -713,7 +750,7 @@ class RandomOverSampler(Sampler):
             return k
         out = k.copy()
         key = self._top_up_keys(epoch)[cls]
-        out[top_up] = (_hash(key, k[top_up]) % np.uint64(n)).astype(np.int64)
+        out[top_up] = (_random.hash64(key, k[top_up]) % np.uint64(n)).astype(np.int64)
         return out
 
     def _full_epoch(self, epoch):
@@ -725,7 +762,7 @@ class RandomOverSampler(Sampler):
             pieces.append(members)
             if t > n:
                 k = np.arange(n, t, dtype=np.uint64)
-                pieces.append(members[(_hash(keys[cls], k) % np.uint64(n))
+                pieces.append(members[(_random.hash64(keys[cls], k) % np.uint64(n))
                                       .astype(np.int64)])
         return self._arrange_items(epoch, np.concatenate(pieces), self.target_counts)
 
@@ -772,6 +809,8 @@ class RandomUnderSampler(Sampler):
     [0, 1, 2, 3, 4, 5, 6, 7]
     """
 
+    keyword_arguments = ("sampling_strategy", "num_classes")
+
     def __init__(self, y, *, sampling_strategy="auto", seed=0, num_classes=None):
         super().__init__(y, seed=seed, num_classes=num_classes)
         self.sampling_strategy = sampling_strategy
@@ -781,7 +820,7 @@ class RandomUnderSampler(Sampler):
         cut = targets > 0
         cycles[cut] = -(-self.counts[cut] // targets[cut])
         self.cycle_lengths = _read_only(cycles)
-        self._size = int(targets.sum())
+        self._set_size(int(targets.sum()), "sampling_strategy", sampling_strategy)
 
     def _targets(self, epoch):
         return self.target_counts
@@ -793,7 +832,7 @@ class RandomUnderSampler(Sampler):
             return k
         cycle_length = int(self.cycle_lengths[cls])
         cycle, window = divmod(epoch, cycle_length)
-        return _permutation_at(n, (self.seed, cycle, _ROTATION, cls),
+        return _random.permutation_at(n, (self.seed, cycle, _random.ROTATION, cls),
                                (window * t + k) % n)
 
 
@@ -836,20 +875,24 @@ class ClassBalancedSampler(Sampler):
         Long-Tailed Recognition", ICLR 2020 (class-balanced sampling).
     """
 
+    keyword_arguments = ("batch_size", "num_samples", "num_classes")
+
     def __init__(self, y, *, batch_size, num_samples=None, seed=0, num_classes=None):
         super().__init__(y, seed=seed, num_classes=num_classes)
-        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.batch_size = check_int("batch_size", batch_size, low=1,
+                                    high=MAX_EPOCH_SIZE)
         self.block_size = self.batch_size
         if num_samples is None:
             num_samples = self.dataset_size
-        num_samples = check_int("num_samples", num_samples, low=1)
+        num_samples = check_int("num_samples", num_samples, low=1,
+                                high=MAX_EPOCH_SIZE)
         self.num_blocks = -(-num_samples // self.batch_size)
-        self._size = self.num_blocks * self.batch_size
+        self._set_size(self.num_blocks * self.batch_size, "num_samples", num_samples)
         self._base, self._extra = divmod(self.batch_size, self._present.shape[0])
 
     def _class_order(self, epoch):
         classes = self._present
-        order = classes[_rng(self.seed, epoch, _CLASS_ORDER, 0)
+        order = classes[_random.generator(self.seed, epoch, _random.CLASS_ORDER, 0)
                         .permutation(classes.shape[0])]
         rank = np.zeros(self.num_classes, dtype=np.int64)
         rank[order] = np.arange(order.shape[0])
@@ -880,8 +923,8 @@ class ClassBalancedSampler(Sampler):
             unique_blocks, row = np.unique(block, return_inverse=True)
         counters = unique_blocks[:, None] * size + np.arange(size)
         # Within a block, slots are dealt in the order of keyed random sort keys.
-        shuffles = np.argsort(_hash(_raw_key(self.seed, epoch, _BLOCK, 0), counters),
-                              axis=1, kind="stable")
+        key = _random.raw_key(self.seed, epoch, _random.BLOCK, 0)
+        shuffles = np.argsort(_random.hash64(key, counters), axis=1, kind="stable")
         slot = shuffles[row.reshape(-1), offset]
         in_base = slot < base * num_present
         extra_index = block * extra + (slot - base * num_present)
@@ -932,20 +975,16 @@ class PowerSampler(Sampler):
         Recognition", ICLR 2020.
     """
 
+    keyword_arguments = ("power", "num_samples", "num_classes")
+
     def __init__(self, y, *, power=0.5, num_samples=None, seed=0, num_classes=None):
         super().__init__(y, seed=seed, num_classes=num_classes)
         self.power = check_float("power", power, low=0.0)
-        if num_samples is None:
-            num_samples = self.dataset_size
-        self._size = check_int("num_samples", num_samples, low=1)
-        self.class_probabilities = _read_only(self._power_probabilities(self.power))
+        self._set_num_samples(num_samples)
+        self.class_probabilities = _read_only(_power_probabilities(self.counts,
+                                                                   self.power))
         self._fixed_targets = _read_only(_largest_remainder(self._size,
                                                             self.class_probabilities))
-
-    def _power_probabilities(self, power):
-        weights = np.zeros(self.num_classes)
-        weights[self._present] = self.counts[self._present].astype(np.float64) ** power
-        return weights / weights.sum()
 
     def _targets(self, epoch):
         return self._fixed_targets
@@ -973,19 +1012,25 @@ class SquareRootSampler(PowerSampler):
         Pretraining", ECCV 2018.
     """
 
+    keyword_arguments = ("num_samples", "num_classes")
+
     def __init__(self, y, *, num_samples=None, seed=0, num_classes=None):
         super().__init__(y, power=0.5, num_samples=num_samples, seed=seed,
                          num_classes=num_classes)
 
 
-class ProgressiveSampler(PowerSampler):
+class ProgressiveSampler(Sampler):
     """Progressively-balanced sampling: instance-balanced to class-balanced.
 
     At epoch t the class probabilities are
     `p_c(t) = (1 - t/T) * n_c / N + (t/T) * 1/C` with T = `num_epochs`
-    (Kang et al. 2020, eq. 4); epochs past T stay class-balanced. Each epoch
-    holds the expected counts `num_samples * p_c(t)` rounded by largest
-    remainder, shuffled, as `PowerSampler`.
+    (Kang et al. 2020, eq. 4; C counts the classes with samples); epochs
+    past T stay class-balanced. Each epoch holds the expected counts
+    `num_samples * p_c(t)` rounded by largest remainder, shuffled, with
+    members cycling through one shuffle of the class per epoch, as
+    `PowerSampler`. The probabilities change every epoch: read them with
+    `probabilities(epoch)` (there is no fixed `power` or
+    `class_probabilities`).
 
     Args:
         y: single-label targets.
@@ -1005,12 +1050,14 @@ class ProgressiveSampler(PowerSampler):
         Long-Tailed Recognition", ICLR 2020.
     """
 
+    keyword_arguments = ("num_epochs", "num_samples", "num_classes")
+
     def __init__(self, y, *, num_epochs, num_samples=None, seed=0, num_classes=None):
-        super().__init__(y, power=1.0, num_samples=num_samples, seed=seed,
-                         num_classes=num_classes)
+        super().__init__(y, seed=seed, num_classes=num_classes)
         self.num_epochs = check_int("num_epochs", num_epochs, low=1)
-        self._instance = self.class_probabilities
-        self._balanced = _read_only(self._power_probabilities(0.0))
+        self._set_num_samples(num_samples)
+        self._instance = _read_only(self.counts / self.counts.sum())
+        self._balanced = _read_only(_power_probabilities(self.counts, 0.0))
 
     def probabilities(self, epoch):
         """The class probabilities p_c(t) of epoch `epoch` (float64, sum 1)."""
@@ -1020,6 +1067,9 @@ class ProgressiveSampler(PowerSampler):
 
     def _targets(self, epoch):
         return _largest_remainder(self._size, self.probabilities(epoch))
+
+    def _members(self, epoch, cls, k, targets):
+        return self._quota_members(epoch, cls, k)
 
 
 def _mean_ir(label_counts):
@@ -1071,27 +1121,28 @@ class MultiLabelOverSampler(Sampler):
         Measures and random resampling algorithms", Neurocomputing 163, 2015.
     """
 
+    keyword_arguments = ("clone_fraction",)
+    multi_label = True
+
     def __init__(self, y, *, clone_fraction=0.25, seed=0):
-        self._init_state(seed)
         if isinstance(y, _ClassPartitioned):
             raise invalid("counts", "a label matrix: MultiLabelOverSampler clones "
                           "samples by their labels, so use MultiLabelOverSampler(y)",
                           y.counts)
-        labels, kind, width = _parse_targets(y)
-        if labels is not None:
-            matrix = np.zeros((labels.shape[0], width), dtype=bool)
-            matrix[np.arange(labels.shape[0]), labels] = True
-        else:
-            matrix = np.asarray(y).astype(bool)
-        self._matrix = _read_only(matrix)
-        self.counts = _read_only(matrix.sum(axis=0).astype(np.int64))
-        self.num_classes = int(matrix.shape[1])
-        self.dataset_size = int(matrix.shape[0])
-        self._order = None
+        targets = y if isinstance(y, Targets) else parse_targets(y)
+        super().__init__(targets, seed=seed)
+        self._matrix = _read_only(targets.indicator().astype(bool))
         self.clone_fraction = check_float("clone_fraction", clone_fraction, low=0.0,
                                           low_inclusive=False)
-        self.num_clones = int(self.clone_fraction * self.dataset_size)
-        self._size = self.dataset_size + self.num_clones
+        # The epoch is always materialised: bound it by what memory can hold.
+        num_clones = self.clone_fraction * self.dataset_size
+        if num_clones > _EPOCH_CACHE_LIMIT * 64:
+            raise invalid("clone_fraction", f"a clone budget of at most "
+                          f"{_EPOCH_CACHE_LIMIT * 64} samples (clone_fraction * "
+                          f"{self.dataset_size} samples)", clone_fraction)
+        self.num_clones = int(num_clones)
+        self._set_size(self.dataset_size + self.num_clones, "clone_fraction",
+                       clone_fraction)
         self.irlbl, self.mean_ir = _mean_ir(self.counts)
         self.irlbl = _read_only(self.irlbl)
 
@@ -1100,7 +1151,7 @@ class MultiLabelOverSampler(Sampler):
         return True
 
     def _clones(self, epoch):
-        rng = _rng(self.seed, epoch, _MULTILABEL, 0)
+        rng = _random.generator(self.seed, epoch, _random.MULTILABEL, 0)
         matrix = self._matrix
         counts = self.counts.astype(np.float64)
         bags = [label for label in np.flatnonzero(self.counts > 0)
@@ -1130,7 +1181,7 @@ class MultiLabelOverSampler(Sampler):
         cloned, _ = self._clones(epoch)
         epoch_items = np.concatenate([np.arange(self.dataset_size, dtype=np.int64),
                                       cloned])
-        return epoch_items[_rng(self.seed, epoch).permutation(self._size)]
+        return epoch_items[_random.generator(self.seed, epoch).permutation(self._size)]
 
     def _targets(self, epoch):
         return self._matrix[self._epoch_array(epoch)].sum(axis=0).astype(np.int64)
@@ -1181,8 +1232,14 @@ SAMPLERS = {
 }
 
 
-def get_sampler(identifier, y, *, seed=0, batch_size=None, **kwargs):
+def get_sampler(identifier, y, *, seed=0, batch_size=None, num_classes=None,
+                **kwargs):
     """Builds a sampler from its name (the generator's `sampler=` names).
+
+    Each sampler class lists the keyword arguments it takes in
+    `keyword_arguments`; `batch_size` and `num_classes` are context (the
+    generator's batch size and class count) and go only to the samplers
+    that take them, so no caller needs to know which sampler takes what.
 
     Args:
         identifier: one of `"instance"`, `"over"`, `"under"`,
@@ -1190,7 +1247,9 @@ def get_sampler(identifier, y, *, seed=0, batch_size=None, **kwargs):
             `"multilabel"`, or a `Sampler` (returned as is).
         y: the targets.
         seed: int >= 0.
-        batch_size: the block size of `"class_balanced"` (ignored otherwise).
+        batch_size: the block size of samplers that take one
+            (`"class_balanced"`); ignored by the others.
+        num_classes: the number of classes, for samplers that take it.
         **kwargs: the sampler's own keyword arguments (e.g.
             `sampling_strategy`, `power`, `num_epochs`).
 
@@ -1198,7 +1257,8 @@ def get_sampler(identifier, y, *, seed=0, batch_size=None, **kwargs):
         A `Sampler`.
 
     Raises:
-        ValueError: for an unknown name.
+        ValueError: for an unknown name, or keyword arguments the sampler
+            does not take (named `sampler_kwargs`).
 
     Examples:
 
@@ -1211,11 +1271,13 @@ def get_sampler(identifier, y, *, seed=0, batch_size=None, **kwargs):
         raise invalid("sampler", f"one of {sorted(SAMPLERS)} or a Sampler object",
                       identifier)
     cls = SAMPLERS[identifier]
-    if cls is ClassBalancedSampler:
-        kwargs["batch_size"] = batch_size
-    try:
-        return cls(y, seed=seed, **kwargs)
-    except TypeError as error:
+    unknown = sorted(set(kwargs) - set(cls.keyword_arguments))
+    if unknown:
         raise invalid("sampler_kwargs", f"keyword arguments of {cls.__name__} "
-                      f"({error})", kwargs) from None
-
+                      f"(one of {list(cls.keyword_arguments)}; {unknown} are not)",
+                      kwargs)
+    context = {"batch_size": batch_size, "num_classes": num_classes}
+    for name, value in context.items():
+        if name in cls.keyword_arguments:
+            kwargs.setdefault(name, value)
+    return cls(y, seed=seed, **kwargs)

@@ -182,7 +182,15 @@ def test_shards_split_the_unsharded_epoch():
     assert {len(s) for s in shards} == {len(whole)} and whole.global_batch_size == 24
     for step in range(len(whole)):
         parts = [s.batch_indices(step) for s in shards]
-        np.testing.assert_array_equal(np.concatenate(parts), whole.batch_indices(step))
+        global_batch = whole.batch_indices(step)
+        np.testing.assert_array_equal(np.sort(np.concatenate(parts)),
+                                      np.sort(global_batch))
+        # Each shard's batch is stratified: floor or ceil of the global count / 3.
+        global_counts = np.bincount(Y[global_batch], minlength=2)
+        for part in parts:
+            counts = np.bincount(Y[part], minlength=2)
+            assert np.all(counts >= global_counts // 3), (counts, global_counts)
+            assert np.all(counts <= -(-global_counts // 3)), (counts, global_counts)
     assert [len(s.batch_indices(len(whole) - 1)) for s in shards] == [4, 4, 4]
 
 
@@ -193,8 +201,8 @@ def test_uneven_tail_is_padded_from_the_epoch_start():
     last = [s.batch_indices(6) for s in shards]
     assert [len(b) for b in last] == [2] * 7
     epoch = sampler.indices(0)
-    np.testing.assert_array_equal(np.concatenate(last), np.concatenate([epoch[168:],
-                                                                        epoch[:2]]))
+    np.testing.assert_array_equal(np.sort(np.concatenate(last)),
+                                  np.sort(np.concatenate([epoch[168:], epoch[:2]])))
 
 
 def test_sharded_class_balanced_batches_are_each_balanced():

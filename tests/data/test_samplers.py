@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
+from kimbalance.data import _random
 from kimbalance.data import samplers as samplers_module
 from kimbalance.data.samplers import (
     ClassBalancedSampler,
@@ -410,7 +411,7 @@ def test_lazy_slices_equal_the_materialised_epoch(build, monkeypatch):
 
 @pytest.mark.parametrize("build", BUILDERS, ids=IDS)
 def test_feistel_permutations_keep_the_guarantees(build, monkeypatch):
-    monkeypatch.setattr(samplers_module, "_EXPLICIT_LIMIT", 1)
+    monkeypatch.setattr(_random, "EXPLICIT_LIMIT", 1)
     sampler = build(Y)
     reference = build(Y)
     indices = sampler.indices(1)
@@ -421,8 +422,8 @@ def test_feistel_permutations_keep_the_guarantees(build, monkeypatch):
 
 @pytest.mark.parametrize("n", [2, 3, 5, 64, 1000, 4097])
 def test_feistel_is_a_permutation(n):
-    perm = samplers_module._feistel_permutation_at(n, (0, 1, 2, 3),
-                                                   np.arange(n, dtype=np.int64))
+    perm = _random.feistel_permutation_at(n, (0, 1, 2, 3),
+                                          np.arange(n, dtype=np.int64))
     np.testing.assert_array_equal(np.sort(perm), np.arange(n))
     if n >= 64:
         assert not np.array_equal(perm, np.arange(n))
