@@ -12,7 +12,16 @@ import os
 import keras
 import numpy as np
 
-from kimbalance._validation import check_bool, check_int, invalid
+from kimbalance._validation import (
+    check_bool,
+    check_class_names,
+    check_counts,
+    check_int,
+    check_shot_thresholds,
+    invalid,
+    parse_targets,
+)
+from kimbalance.evaluation import check_decision_threshold, evaluate, predict_batches
 from kimbalance.weights import SCHEMES, resolve_class_weight
 
 __all__ = ["DeferredReweighting", "ClassReport"]
@@ -136,6 +145,9 @@ class ClassReport(keras.callbacks.Callback):
 
     - `val_precision_c`, `val_recall_c`, `val_f1_c` (when `per_class=True`);
     - `val_balanced_accuracy`, `val_g_mean`, `val_macro_f1`;
+    - for multi-hot validation labels (a `MultiLabelReport`), per label
+      `val_precision_j`, `val_recall_j`, `val_f1_j` and `val_macro_f1`,
+      `val_micro_f1`, `val_mean_average_precision` instead;
     - with `class_counts` (the *training* counts): `val_many_shot_accuracy`,
       `val_medium_shot_accuracy`, `val_few_shot_accuracy`, each only when
       the validation labels hold a class of that group.
@@ -196,21 +208,17 @@ class ClassReport(keras.callbacks.Callback):
                  per_class=True, many_threshold=100, few_threshold=20,
                  from_logits=False, threshold=0.5, verbose=0):
         super().__init__()
-        from kimbalance.evaluation import (
-            _check_score_args,
-            _class_names,
-            _optional_counts,
-        )
-
         self._dataset, self._x, self._y = _check_validation_data(validation_data)
-        self.class_counts = _optional_counts(class_counts)
+        self.class_counts = (None if class_counts is None
+                             else check_counts("class_counts", class_counts))
+        if (self.class_counts is not None and self._y is not None
+                and self._y.kind == "multi_hot"):
+            raise invalid("class_counts", "None for multi-hot validation labels "
+                          "(the many / medium / few-shot split is single-label)",
+                          class_counts)
         if class_names is not None:
-            num = (len(self.class_counts) if self.class_counts is not None
-                   else len(class_names) if not isinstance(class_names, str) else 0)
-            class_names = _class_names(class_names, num)
-            if len(class_names) != num:
-                raise invalid("class_names", f"{num} names (one per class, as "
-                              "class_counts)", class_names)
+            num = None if self.class_counts is None else len(self.class_counts)
+            class_names = list(check_class_names(class_names, num))
         self.class_names = class_names
         if csv_path is not None:
             csv_path = os.fspath(csv_path)
@@ -225,9 +233,10 @@ class ClassReport(keras.callbacks.Callback):
             raise invalid("prefix", "a string", prefix)
         self.prefix = prefix
         self.per_class = check_bool("per_class", per_class)
-        (self.many_threshold, self.few_threshold, self.from_logits,
-         self.threshold) = _check_score_args(many_threshold, few_threshold,
-                                             from_logits, threshold)
+        self.many_threshold, self.few_threshold = check_shot_thresholds(
+            many_threshold, few_threshold)
+        self.from_logits = check_bool("from_logits", from_logits)
+        self.threshold = check_decision_threshold(threshold)
         self.verbose = check_int("verbose", verbose, low=0)
         self.report = None
         self._csv_keys = None
@@ -249,14 +258,13 @@ class ClassReport(keras.callbacks.Callback):
 
     def evaluate_model(self):
         """Scores `self.model` on the validation data; returns the log entries."""
-        from kimbalance.evaluation import evaluate, predict_batches
-
         if self._dataset is not None:
-            predictions, labels = predict_batches(self.model, self._dataset)
+            predictions, labels = predict_batches(self.model, self._dataset,
+                                                  name="validation_data")
         else:
             predictions = self.model.predict(self._x, batch_size=self.batch_size,
                                              verbose=0)
-            labels = self._y
+            labels = self._y.array
         report = evaluate(
             predictions, labels, class_counts=self.class_counts,
             class_names=self.class_names, from_logits=self.from_logits,
@@ -289,22 +297,17 @@ class ClassReport(keras.callbacks.Callback):
 
 
 def _check_validation_data(validation_data):
+    """Returns (PyDataset or None, x or None, parsed `Targets` or None)."""
     if isinstance(validation_data, keras.utils.PyDataset):
         return validation_data, None, None
     if not isinstance(validation_data, tuple | list) or len(validation_data) not in (
             2, 3):
         raise invalid("validation_data", "a tuple (x, y) or (x, y, sample_weight) "
                       "of arrays, or a keras.utils.PyDataset", validation_data)
-    from kimbalance.evaluation import _true_labels
-
     x, y = validation_data[0], validation_data[1]
-    try:
-        labels = _true_labels(y)
-    except ValueError as error:
-        raise invalid("validation_data", f"valid labels as y ({error})",
-                      "<(x, y)>") from None
+    targets = parse_targets(y, name="validation_data[1]")
     lengths = {len(v) for v in keras.tree.flatten(x) if hasattr(v, "__len__")}
-    if not lengths or lengths != {len(labels)}:
-        raise invalid("validation_data", f"x with {len(labels)} samples (one per "
-                      "label in y)", f"<x with lengths {sorted(lengths)}>")
-    return None, x, labels
+    if not lengths or lengths != {len(targets)}:
+        raise invalid("validation_data[0]", f"inputs with {len(targets)} samples "
+                      f"(one per label in y); got lengths {sorted(lengths)}", x)
+    return None, x, targets

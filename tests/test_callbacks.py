@@ -240,8 +240,10 @@ def test_class_report_model_output_must_match_class_counts():
     [
         ((_X,), {}, "argument `validation_data`. Expected a tuple"),
         (((_X,),), {}, "argument `validation_data`. Expected a tuple"),
-        (((_X, _Y[:5]),), {}, "argument `validation_data`. Expected x with 5"),
-        (((_X, _Y - 1),), {}, "argument `validation_data`. Expected valid labels"),
+        (((_X, _Y[:5]),), {},
+         r"argument `validation_data\[0\]`. Expected inputs with 5 samples"),
+        (((_X, _Y - 1),), {},
+         r"argument `validation_data\[1\]`. Expected class ids >= 0 \(found -1\)"),
         (((_X, _Y),), {"class_names": ["a", "b"], "class_counts": [1, 2, 3]},
          "argument `class_names`. Expected 3 names"),
         (((_X, _Y),), {"class_counts": [1, -2, 3]}, "argument `class_counts`"),
@@ -256,3 +258,21 @@ def test_class_report_model_output_must_match_class_counts():
 def test_class_report_invalid_arguments(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
         ClassReport(*args, **kwargs)
+
+
+def test_class_report_multi_hot_labels_log_multilabel_scores():
+    # Multi-hot validation labels are scored per label, not by a row argmax.
+    y = np.stack([_Y == 0, _Y >= 1, _Y == 2], axis=1).astype("float32")
+    report = ClassReport((_X, y))
+    model = keras.Sequential([keras.Input((3,)),
+                              keras.layers.Dense(3, activation="sigmoid")])
+    report.set_model(model)
+    scores = report.evaluate_model()
+    expected = evaluate(model.predict(_X, verbose=0), y)
+    assert scores["val_micro_f1"] == expected.micro_f1
+    assert scores["val_mean_average_precision"] == expected.mean_average_precision
+    assert scores["val_recall_2"] == expected.recall[2]
+    assert "val_g_mean" not in scores
+    with pytest.raises(ValueError, match=r"argument `class_counts`. Expected None "
+                       r"for multi-hot validation labels"):
+        ClassReport((_X, y), class_counts=[5, 5, 5])

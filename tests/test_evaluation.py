@@ -212,13 +212,16 @@ _LOGITS = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     ("kwargs", "message"),
     [
         ({"y": [0, 1, 1]}, "argument `y`. Expected 2 labels"),
-        ({"y": [0, 3]}, r"argument `y`. Expected class ids < 3"),
+        ({"y": [0, 3]},
+         r"argument `y`. Expected class ids < num_classes=3 \(found 3\). "
+         r"Received: y=\[0, 3\]"),
         ({"y": [0, -1]}, r"argument `y`. Expected class ids >= 0"),
         ({"y": [0.5, 1]}, r"argument `y`. Expected integer class ids"),
-        ({"y": ["a", "b"]}, r"argument `y`. Expected a numeric array"),
+        ({"y": ["a", "b"]}, r"argument `y`. Expected numeric labels"),
         ({"y": [0, 1], "class_counts": [5, 5]}, r"argument `class_counts`. Expected 3"),
         ({"y": [0, 1], "class_counts": [5, -5, 1]},
-         r"argument `class_counts`. Expected a 1-D sequence of whole"),
+         r"argument `class_counts`. Expected counts >= 0. "
+         r"Received: class_counts=\[5, -5, 1\]"),
         ({"y": [0, 1], "class_names": ["a", "b"]}, r"argument `class_names`"),
         ({"y": [0, 1], "class_names": "abc"}, r"argument `class_names`"),
         ({"y": [0, 1], "num_classes": 4},
@@ -249,3 +252,166 @@ def test_invalid_arguments(kwargs, message):
 def test_invalid_predictions(predictions, message):
     with pytest.raises(ValueError, match=f"argument `model_or_predictions`.*{message}"):
         evaluate(predictions, [0, 1])
+
+
+# --- labels read by the one parser; multi-hot labels; memory (issue #10) ---------
+
+
+def test_negative_label_message_shows_the_argument():
+    # Before: "Received: y=-3" (the smallest label, not the argument).
+    with pytest.raises(ValueError, match=r"argument `y`. Expected class ids >= 0 "
+                       r"\(found -3\). Received: y=\[0, -3\]"):
+        evaluate(_LOGITS[:, :2], [0, -3])
+    with pytest.raises(ValueError, match=r"argument `model_or_predictions`. Expected "
+                       r"class ids >= 0 \(found -2\). Received: "
+                       r"model_or_predictions=\[0, -2\]"):
+        evaluate(np.array([0, -2]), [0, 1])
+
+
+def test_inconsistent_class_counts_show_the_argument():
+    with pytest.raises(ValueError, match=r"argument `class_counts`. Expected 3 "
+                       r"classes \(as model_or_predictions says; it gives 2\). "
+                       r"Received: class_counts=\[5, 5\]"):
+        evaluate(_LOGITS, [0, 1], class_counts=[5, 5])
+
+
+def _multilabel_case(num_samples=60, num_labels=4, seed=3):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((num_samples, num_labels)) < [0.6, 0.3, 0.1, 0.05]).astype(int)
+    y[0, 3] = 1
+    probs = np.clip(0.35 * y + rng.random(y.shape) * 0.7, 0.0, 1.0)
+    return y, probs
+
+
+def test_multi_hot_labels_get_the_multilabel_report():
+    # Before: evaluate() took the argmax of each multi-hot row and reported
+    # single-label numbers without a word.
+    y, probs = _multilabel_case()
+    report = evaluate(probs, y, threshold=0.4)
+    assert isinstance(report, kimbalance.MultiLabelReport)
+    decisions = (probs >= 0.4).astype(int)
+    p, r, f, s = skm.precision_recall_fscore_support(y, decisions, zero_division=0)
+    np.testing.assert_allclose(report.precision, p, rtol=1e-12)
+    np.testing.assert_allclose(report.recall, r, rtol=1e-12)
+    np.testing.assert_allclose(report.f1, f, rtol=1e-12)
+    np.testing.assert_array_equal(report.support, s)
+    np.testing.assert_allclose(
+        report.micro_f1, skm.f1_score(y, decisions, average="micro"), rtol=1e-12)
+    np.testing.assert_allclose(report.macro_f1, f.mean(), rtol=1e-12)
+    ap = [skm.average_precision_score(y[:, j], probs[:, j]) for j in range(4)]
+    np.testing.assert_allclose(report.average_precision, ap, rtol=1e-12)
+    np.testing.assert_allclose(report.mean_average_precision, np.mean(ap))
+    assert json.loads(report.to_json()) == report.to_dict()
+    assert "micro-F1" in str(report) and report.num_samples == 60
+
+
+def test_multilabel_logits_threshold_and_legacy_report_agree():
+    y, probs = _multilabel_case()
+    logits = np.log(probs + 1e-3) - np.log1p(-(probs - 1e-3))
+    by_logits = evaluate(logits, y, from_logits=True)
+    by_probs = evaluate(1.0 / (1.0 + np.exp(-logits)), y)
+    np.testing.assert_allclose(by_logits.f1, by_probs.f1)
+    legacy = kimbalance.multilabel_report(y, logits)
+    assert legacy["macro_f1"] == by_logits.macro_f1
+    assert legacy["micro_f1"] == by_logits.micro_f1
+    assert legacy["map"] == by_logits.mean_average_precision
+
+
+def test_multi_label_flag_forces_the_reading():
+    y = np.eye(3, dtype=int)[[0, 1, 2, 1]]
+    probs = np.eye(3)[[0, 1, 2, 2]] * 0.8 + 0.1
+    assert isinstance(evaluate(probs, y), EvaluationReport)
+    report = evaluate(probs, y, multi_label=True)
+    assert isinstance(report, kimbalance.MultiLabelReport)
+    with pytest.raises(ValueError, match=r"argument `y`. Expected one-hot rows"):
+        evaluate(probs, [[1, 1, 0]] * 4, multi_label=False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"predictions": np.full((60, 3), 0.5)},
+         r"argument `model_or_predictions`. Expected scores of shape \(60, 4\)"),
+        ({"predictions": np.full((60, 4), 2.0)},
+         r"argument `model_or_predictions`. Expected probabilities in \[0, 1\] for "
+         r"multi-hot labels \(pass from_logits=True"),
+        ({"class_counts": [5, 5, 5, 5]},
+         r"argument `class_counts`. Expected None for multi-hot labels"),
+        ({"num_classes": 3}, r"argument `num_classes`. Expected 4 \(the number of "
+         r"label columns of y\). Received: num_classes=3"),
+        ({"class_names": ["a", "b"]},
+         r"argument `class_names`. Expected 4 names \(one per class\)"),
+        ({"multi_label": "yes"},
+         r"argument `multi_label`. Expected a bool. Received: multi_label='yes'"),
+        ({"y": np.full((60, 4), 0.5)},
+         r"argument `y`. Expected one-hot / multi-hot rows of 0 and 1 values"),
+    ],
+)
+def test_multilabel_invalid_arguments(kwargs, message):
+    y, probs = _multilabel_case()
+    predictions = kwargs.pop("predictions", probs)
+    y = kwargs.pop("y", y)
+    with pytest.raises(ValueError, match=message):
+        evaluate(predictions, y, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (([[1, 0], [0, 2]], np.zeros((2, 2))), {},
+         r"argument `y_true`. Expected one-hot / multi-hot rows of 0 and 1"),
+        (([[1, 0], [0, 1]], np.zeros((2, 3))), {},
+         r"argument `scores`. Expected an array of shape \(2, 2\)"),
+        (([[1, 0], [0, 1]], [[np.nan, 0.0], [0.0, 0.0]]), {},
+         r"argument `scores`. Expected finite scores"),
+        (([[1, 0], [0, 1]], np.zeros((2, 2))), {"thresholds": [0.0, 1.0, 2.0]},
+         r"argument `thresholds`. Expected a scalar or 2 per-label thresholds"),
+        (([[1, 0], [0, 1]], np.zeros((2, 2))), {"label_names": "ab"},
+         r"argument `label_names`. Expected a sequence of names"),
+    ],
+)
+def test_multilabel_report_invalid_arguments(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        kimbalance.multilabel_report(*args, **kwargs)
+
+
+def test_stray_huge_label_is_a_clear_error_before_allocating():
+    # Before: a label of 1e15 raised MemoryError (or allocated C x C).
+    predictions = np.array([0, 1, 1])
+    with pytest.raises(ValueError, match=r"argument `y`. Expected class ids < 65536 "
+                       r"when num_classes is not given \(found 1000000000000000"):
+        evaluate(predictions, [0, 1, 10**15])
+    with pytest.raises(ValueError, match=r"argument `model_or_predictions`. Expected "
+                       r"class ids < 65536 when num_classes is not given"):
+        evaluate(np.array([0, 10**15, 1]), [0, 1, 1])
+    with pytest.raises(ValueError, match=r"argument `y`. Expected class ids < "
+                       r"num_classes=3 \(found 30000\)"):
+        evaluate(_LOGITS[[0, 1, 1]], [0, 1, 30_000])
+
+
+def test_many_classes_use_linear_memory():
+    # 50,000 classes: a confusion matrix would take 20 GB; the scores need O(C).
+    num_classes = 50_000
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, num_classes, size=400)
+    y_pred = np.where(rng.random(400) < 0.5, y, (y + 1) % num_classes)
+    report = evaluate(y_pred, y, num_classes=num_classes)
+    assert report.confusion_matrix is None and report.num_classes == num_classes
+    assert report.accuracy == np.mean(y_pred == y) and report.num_samples == 400
+    small = evaluate(y_pred % 7, y % 7, num_classes=7)
+    reference = evaluate(y_pred % 7, y % 7, num_classes=7, confusion_matrix=False)
+    assert reference.confusion_matrix is None
+    assert small.summary() == reference.summary()
+    assert small.confusion_matrix.sum() == 400
+    with pytest.raises(ValueError, match=r"argument `confusion_matrix`. Expected "
+                       r"False or 'auto' for 50000 classes"):
+        evaluate(y_pred, y, num_classes=num_classes, confusion_matrix=True)
+    with pytest.raises(ValueError, match=r"argument `confusion_matrix`. Expected "
+                       r"'auto', True or False. Received: confusion_matrix='yes'"):
+        evaluate(y_pred, y, confusion_matrix="yes")
+
+
+def test_one_hot_width_must_match_the_predictions():
+    with pytest.raises(ValueError, match=r"argument `y`. Expected one-hot rows of 3 "
+                       r"columns, one per class \(as model_or_predictions says\)"):
+        evaluate(_LOGITS, np.eye(4)[[0, 1]])

@@ -288,7 +288,8 @@ BAD_INPUT = {
         r"argument `counts`. Expected counts <= 2\*\*53 .*Received: counts=\[1e\+308"),
     "counts_fractional": (
         lambda: class_weights([1.5, 2.0]),
-        r"argument `counts`. Expected whole-number counts. Received: counts=\[1.5, 2.0\]"),
+        r"argument `counts`. Expected whole-number counts. "
+        r"Received: counts=\[1.5, 2.0\]"),
     "counts_inf": (
         lambda: class_weights([np.inf, 2.0]),
         r"argument `counts`. Expected finite counts \(no NaN or inf\)"),
