@@ -38,7 +38,16 @@ import math
 
 import numpy as np
 
-from kimbalance._validation import check_choice, check_float, check_int, invalid
+from kimbalance._validation import (
+    MAX_CLASSES,
+    check_choice,
+    check_class_names,
+    check_counts,
+    check_float,
+    check_int,
+    invalid,
+    parse_targets,
+)
 
 __all__ = [
     "PROFILES",
@@ -61,86 +70,13 @@ PROFILES = ("long_tail", "step", "linear")
 # ---------------------------------------------------------------------------
 
 
-def _as_array(y, name):
-    if isinstance(y, dict | str | bytes) or y is None:
-        raise invalid(name, "an array of labels", y)
-    try:
-        arr = np.asarray(y)
-    except (TypeError, ValueError):
-        raise invalid(name, "an array of labels", y) from None
-    if arr.dtype.kind not in "biuf":
-        raise invalid(name, f"numeric labels; got dtype {arr.dtype}", y)
-    if arr.size == 0 or arr.ndim == 0:
-        raise invalid(name, "a non-empty array of labels", y)
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise invalid(name, "finite labels (no NaN or inf)", y)
-    return arr
-
-
-def _is_zero_one(arr):
-    return bool(np.all((arr == 0) | (arr == 1)))
-
-
-def _class_ids(arr, name):
-    if arr.dtype.kind == "f" and not np.all(arr == np.floor(arr)):
-        raise invalid(name, "integer class ids", arr)
-    labels = arr.astype(np.int64)
-    if labels.min() < 0:
-        raise invalid(name, "class ids >= 0", arr)
-    return labels
-
-
-def _targets(y, name="y", multi_label=None):
-    """Returns (kind, target, width).
-
-    kind "single": int64 class ids (N,); "multi": uint8 multi-hot (N, L). `width`
-    is the number of columns of 2-D targets (one-hot included), else None.
-    """
-    if multi_label is not None and not isinstance(multi_label, bool | np.bool_):
-        raise invalid("multi_label", "None, True or False", multi_label)
-    arr = _as_array(y, name)
-    if arr.ndim == 2 and arr.shape[1] == 1 and not multi_label:
-        arr = arr[:, 0]
-    if arr.ndim == 1:
-        if multi_label:
-            raise invalid(name, "a 2-D multi-hot array when multi_label=True; got "
-                          f"shape {arr.shape}", y)
-        return "single", _class_ids(arr, name), None
-    if arr.ndim != 2:
-        raise invalid(name, "1-D class ids, an (N, 1) column or a 2-D one-hot / "
-                      f"multi-hot array; got shape {arr.shape}", y)
-    if not _is_zero_one(arr):
-        raise invalid(name, "a 2-D one-hot / multi-hot array of 0 and 1 values", y)
-    one_hot = bool(np.all(arr.sum(axis=1) == 1))
-    if multi_label is None:
-        multi_label = not one_hot
-    if multi_label:
-        return "multi", arr.astype(np.uint8), arr.shape[1]
-    if not one_hot:
-        raise invalid(name, "one-hot rows (exactly one 1 per row) when "
-                      "multi_label=False", y)
-    return "single", np.argmax(arr, axis=1).astype(np.int64), arr.shape[1]
-
-
-def _single_labels(y, name="y"):
-    """Returns (int64 class ids, width of one-hot rows or None)."""
-    kind, labels, width = _targets(y, name)
-    if kind != "single":
-        raise invalid(name, "single-label targets (class ids or one-hot rows); "
+def _single_label_targets(y, num_classes=None):
+    """Parses `y`; imbalance construction needs one class per sample."""
+    targets = parse_targets(y, num_classes)
+    if targets.kind == "multi_hot":
+        raise invalid("y", "single-label targets (class ids or one-hot rows); "
                       "multi-hot rows are not supported here", y)
-    return labels, width
-
-
-def _num_classes(labels, width, num_classes):
-    """Checks `num_classes` against the labels (default: one-hot width or max+1)."""
-    if num_classes is None:
-        return width if width is not None else int(labels.max()) + 1
-    if width is not None and num_classes != width:
-        raise invalid("num_classes", f"{width} (the width of y)", num_classes)
-    if labels.max() >= num_classes:
-        raise invalid("num_classes", f"an int > the largest label {labels.max()}",
-                      num_classes)
-    return num_classes
+    return targets
 
 
 def _check_seed(seed):
@@ -314,39 +250,35 @@ def _check_class_order(class_order, num_classes):
 
 
 def _check_explicit_counts(profile, num_classes):
-    try:
-        counts = np.asarray(profile)
-    except (TypeError, ValueError):
-        counts = None
-    if (counts is None or counts.ndim != 1 or counts.size == 0
-            or counts.dtype.kind not in "iuf"
-            or (counts.dtype.kind == "f" and not np.all(np.isfinite(counts)))
-            or not np.all(counts == np.floor(counts)) or np.any(counts < 0)):
+    if isinstance(profile, dict | bytes) or not hasattr(profile, "__len__"):
         raise invalid("profile", f"one of {list(PROFILES)} or a 1-D sequence of "
                       "per-class counts (ints >= 0)", profile)
+    counts = check_counts("profile", profile)
     if counts.shape[0] != num_classes:
         raise invalid("profile", f"one count for each of the {num_classes} classes "
                       f"(got {counts.shape[0]})", profile)
-    if counts.sum() == 0:
-        raise invalid("profile", "counts with at least one sample", profile)
-    return counts.astype(np.int64)
+    return counts
 
 
-def _target_counts(labels, width, *, profile, ratio, minority_fraction,
-                   class_order, n_max, num_classes):
-    """Returns (per-class target counts indexed by class id, available counts)."""
+def _target_counts(y, *, profile, ratio, minority_fraction, class_order, n_max,
+                   num_classes):
+    """Returns (class ids, per-class target counts indexed by class id)."""
     explicit = not isinstance(profile, str)
     if not explicit:
         check_choice("profile", profile, PROFILES)
-    if num_classes is None and explicit and width is None:
-        try:
-            num_classes = max(int(labels.max()) + 1, len(profile))
-        except TypeError:
-            pass
-    if num_classes is not None:
-        num_classes = check_int("num_classes", num_classes, low=2)
-    num_classes = check_int("num_classes", _num_classes(labels, width, num_classes),
-                            low=2)
+    given = num_classes is not None
+    if given:
+        num_classes = check_int("num_classes", num_classes, low=2, high=MAX_CLASSES)
+    parsed = _single_label_targets(y, num_classes)
+    labels = parsed.ids
+    num_classes = parsed.num_classes
+    if explicit and not given and parsed.kind == "ids" and hasattr(profile,
+                                                                   "__len__"):
+        # Counts for classes beyond the largest label are allowed (and must
+        # then be 0): `profile` itself gives the number of classes.
+        num_classes = max(num_classes, len(profile))
+    if num_classes < 2:
+        raise invalid("y", "labels of at least 2 classes (or num_classes >= 2)", y)
     available = np.bincount(labels, minlength=num_classes).astype(np.int64)
     ratio = check_float("ratio", ratio, low=1.0)
     _minority_size(num_classes, minority_fraction)  # validated for every profile
@@ -356,13 +288,13 @@ def _target_counts(labels, width, *, profile, ratio, minority_fraction,
                           "counts (counts[c] is the count of class c)", class_order)
         targets = _check_explicit_counts(profile, num_classes)
         _check_available(targets, available, "profile", profile)
-        return targets, available
+        return labels, targets
     order = _check_class_order(class_order, num_classes)
     if n_max is None:
         if available.min() == 0:
             missing = np.flatnonzero(available == 0).tolist()
             raise invalid("y", f"every class 0..{num_classes - 1} to have samples; "
-                          f"classes {missing} have none", labels)
+                          f"classes {missing} have none", y)
         n_max = int(available.min())
     n_max = check_int("n_max", n_max, low=1)
     if profile == "long_tail":
@@ -374,7 +306,7 @@ def _target_counts(labels, width, *, profile, ratio, minority_fraction,
     targets = np.empty(num_classes, dtype=np.int64)
     targets[order] = by_rank
     _check_available(targets, available, "n_max", n_max)
-    return targets, available
+    return labels, targets
 
 
 def _check_available(targets, available, name, value):
@@ -453,12 +385,11 @@ def imbalanced_indices(y, *, profile="long_tail", ratio=100, minority_fraction=0
     >>> np.bincount(y[idx]).tolist()
     [25, 100, 100]
     """
-    labels, width = _single_labels(y)
     seed = _check_seed(seed)
-    targets, _ = _target_counts(labels, width, profile=profile, ratio=ratio,
-                                minority_fraction=minority_fraction,
-                                class_order=class_order, n_max=n_max,
-                                num_classes=num_classes)
+    labels, targets = _target_counts(y, profile=profile, ratio=ratio,
+                                     minority_fraction=minority_fraction,
+                                     class_order=class_order, n_max=n_max,
+                                     num_classes=num_classes)
     return _select(labels, targets, seed)
 
 
@@ -549,7 +480,7 @@ def binary_subset(y, positive, negative, ratio, *, num_negative=None, seed=0):
     >>> np.bincount(labels).tolist()
     [40, 10]
     """
-    labels, _ = _single_labels(y)
+    labels = _single_label_targets(y).ids
     for name, value in (("positive", positive), ("negative", negative)):
         check_int(name, value, low=0)
         if value > labels.max() or not np.any(labels == value):
@@ -695,19 +626,6 @@ class ImbalanceReport:
                 f"imbalance_ratio={self.imbalance_ratio:.4g})")
 
 
-def _check_class_names(class_names, num_classes):
-    if class_names is None:
-        return None
-    if isinstance(class_names, str | bytes) or not hasattr(class_names, "__len__"):
-        raise invalid("class_names", f"a sequence of {num_classes} names",
-                      class_names)
-    names = tuple(str(n) for n in class_names)
-    if len(names) != num_classes:
-        raise invalid("class_names", f"a sequence of {num_classes} names (one per "
-                      "class)", class_names)
-    return names
-
-
 def describe(y, *, num_classes=None, class_names=None, multi_label=None):
     """Imbalance statistics of single-label or multi-label targets.
 
@@ -760,29 +678,21 @@ def describe(y, *, num_classes=None, class_names=None, multi_label=None):
         Charte et al., "Dealing with difficult minority labels in imbalanced
         multilabel data sets", Neurocomputing 2019.
     """
-    kind, target, width = _targets(y, "y", multi_label)
-    if kind == "single":
-        if num_classes is not None:
-            num_classes = check_int("num_classes", num_classes, low=1)
-        num_classes = _num_classes(target, width, num_classes)
-        counts = np.bincount(target, minlength=num_classes).astype(np.int64)
-    else:
-        if num_classes is not None and num_classes != target.shape[1]:
-            raise invalid("num_classes", f"{target.shape[1]} (the width of y)",
-                          num_classes)
-        counts = target.sum(axis=0, dtype=np.int64)
-        if counts.max() == 0:
-            raise invalid("y", "multi-hot targets with at least one positive label",
-                          y)
-    names = _check_class_names(class_names, counts.shape[0])
+    targets = parse_targets(y, num_classes, multi_label=multi_label)
+    counts = targets.counts()
+    if counts.max() == 0:
+        raise invalid("y", "multi-hot targets with at least one positive label", y)
+    names = (None if class_names is None
+             else check_class_names(class_names, counts.shape[0]))
     present = counts > 0
     imbalance_ratio = float(counts.max() / counts[present].min())
     missing = tuple(np.flatnonzero(~present).tolist())
-    fields = dict(counts=counts, num_samples=int(target.shape[0]),
-                  multi_label=kind == "multi", imbalance_ratio=imbalance_ratio,
-                  missing=missing, class_names=names)
-    if kind == "multi":
-        fields.update(_multilabel_measures(target, counts))
+    multi = targets.kind == "multi_hot"
+    fields = dict(counts=counts, num_samples=len(targets), multi_label=multi,
+                  imbalance_ratio=imbalance_ratio, missing=missing,
+                  class_names=names)
+    if multi:
+        fields.update(_multilabel_measures(targets.array, counts))
     return ImbalanceReport(**fields)
 
 
@@ -875,10 +785,11 @@ def stratified_split(y, *, test_size, seed=0, multi_label=None):
     test_size = check_float("test_size", test_size, low=0.0, high=1.0,
                             low_inclusive=False, high_inclusive=False)
     seed = _check_seed(seed)
-    kind, target, _ = _targets(y, "y", multi_label)
-    num_samples = target.shape[0]
+    targets = parse_targets(y, multi_label=multi_label)
+    num_samples = len(targets)
     rng = np.random.default_rng(seed)
-    if kind == "single":
+    if targets.ids is not None:
+        target = targets.ids
         n_val = int(math.ceil(test_size * num_samples))
         if not 1 <= n_val <= num_samples - 1:
             raise invalid("test_size", f"a fraction leaving at least one of the "
@@ -894,8 +805,8 @@ def stratified_split(y, *, test_size, seed=0, multi_label=None):
     else:
         if num_samples < 2:
             raise invalid("y", "at least 2 samples to split", y)
-        fold = _iterative_stratification(target, np.array([1.0 - test_size,
-                                                           test_size]), rng)
+        fold = _iterative_stratification(targets.array, np.array([1.0 - test_size,
+                                                                  test_size]), rng)
         val_idx = np.flatnonzero(fold == 1)
     is_val = np.zeros(num_samples, dtype=bool)
     is_val[val_idx] = True

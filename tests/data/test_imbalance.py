@@ -211,8 +211,11 @@ def test_one_hot_and_column_labels_are_accepted(balanced):
     (dict(profile=[1] * 11, num_classes=10),
      r"`profile`.*one count for each of the 10 classes \(got 11\)"),
     (dict(profile=[1] * 11), r"`profile`.*class 10 needs 1 but has 0"),
-    (dict(profile=[1.5] * 10), r"`profile`.*per-class counts"),
-    (dict(profile=[-1] + [1] * 9), r"`profile`.*per-class counts"),
+    (dict(profile=[1.5] * 10), r"`profile`. Expected whole-number counts"),
+    (dict(profile=[-1] + [1] * 9), r"`profile`. Expected counts >= 0"),
+    (dict(profile=None), r"`profile`. Expected one of \['long_tail', 'step', "
+     r"'linear'\] or a 1-D sequence of per-class counts"),
+    (dict(profile=[1e300] * 10), r"`profile`. Expected counts <= 2\*\*53"),
     (dict(profile=[0] * 10), r"`profile`.*at least one sample"),
     (dict(profile=[1] * 10, class_order=list(range(10))),
      r"`class_order`.*None when `profile` lists"),
@@ -222,7 +225,10 @@ def test_one_hot_and_column_labels_are_accepted(balanced):
     (dict(class_order=[float(i) for i in range(10)]), r"`class_order`.*permutation"),
     (dict(ratio=0.9), r"`ratio`.*>= 1.0.*Received: ratio=0.9"),
     (dict(seed=-1), r"`seed`.*>= 0.*Received: seed=-1"),
-    (dict(num_classes=5), r"`num_classes`.*largest label 9"),
+    (dict(num_classes=5),
+     r"argument `y`. Expected class ids < num_classes=5 \(found 9\)"),
+    (dict(num_classes=True), r"argument `num_classes`. Expected an int in "
+     r"\[2, 16777216\]. Received: num_classes=True"),
     (dict(minority_fraction=2.0), r"`minority_fraction`.*Received"),
 ])
 def test_imbalanced_indices_bad_arguments(balanced, kwargs, pattern):
@@ -401,10 +407,14 @@ def test_describe_table_and_dict():
 @pytest.mark.parametrize("y, kwargs, pattern", [
     ([0.0, np.nan], {}, r"argument `y`.*finite labels.*Received: y=\[0.0, nan\]"),
     ([[0, 2], [1, 0]], {}, r"`y`.*0 and 1 values"),
-    ([0, 1, 2], dict(num_classes=2), r"`num_classes`.*largest label 2"),
+    ([0, 1, 2], dict(num_classes=2),
+     r"argument `y`. Expected class ids < num_classes=2 \(found 2\)"),
+    ([0, 10**15], {}, r"argument `y`. Expected class ids < 65536 when num_classes "
+     r"is not given"),
     ([[1, 0], [0, 1]], dict(num_classes=3), r"`num_classes`.*2 \(the width of y\)"),
     ([0, 1], dict(class_names=["a"]), r"`class_names`.*2 names"),
-    ([0, 1], dict(class_names="ab"), r"`class_names`.*2 names"),
+    ([0, 1], dict(class_names="ab"), r"`class_names`. Expected a sequence of "
+     r"names \(strings\), one per class. Received: class_names='ab'"),
     ([0, 1], dict(multi_label=True), r"`y`.*2-D multi-hot array when multi_label"),
     ([[1, 1], [0, 1]], dict(multi_label=False), r"`y`.*one-hot rows"),
     ([[0, 0], [0, 0]], {}, r"`y`.*at least one positive label"),
@@ -524,3 +534,17 @@ def test_stratified_split_bad_labels():
         stratified_split([0.0, np.nan, 1.0], test_size=0.5)
     with pytest.raises(ValueError, match=r"argument `seed`.*seed=-2"):
         stratified_split([0, 1, 0, 1], test_size=0.5, seed=-2)
+
+
+def test_single_class_labels_name_y_not_a_derived_num_classes():
+    # Before: "Invalid value for argument `num_classes` ... Received:
+    # num_classes=1", an argument the caller never passed.
+    with pytest.raises(ValueError, match=r"argument `y`. Expected labels of at least "
+                       r"2 classes \(or num_classes >= 2\). Received: y=\[0, 0, 0\]"):
+        imbalanced_indices([0, 0, 0], ratio=2)
+
+
+def test_multi_hot_targets_are_refused_by_imbalance_construction():
+    with pytest.raises(ValueError, match=r"argument `y`. Expected single-label "
+                       r"targets \(class ids or one-hot rows\)"):
+        imbalanced_indices([[1, 1], [0, 1], [1, 0]], ratio=2)
