@@ -416,7 +416,8 @@ def concrete_values(x):
         if torch is not None and isinstance(x, torch.Tensor):
             if torch.compiler.is_compiling() or x.device.type == "meta":
                 return None
-            return x.detach().cpu().numpy()
+            x = x.detach().cpu()
+            return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
     try:
         return np.asarray(ops.convert_to_numpy(x))
     except Exception:  # noqa: BLE001 - anything not convertible is not concrete.
@@ -426,7 +427,7 @@ def concrete_values(x):
 def _found(values):
     """A short list of distinct offending values for a message."""
     unique = np.unique(values.astype(np.float64))[:5]
-    return [int(v) if v.is_integer() else float(v) for v in unique.tolist()]
+    return [int(v) if v.is_integer() else float(f"{v:.6g}") for v in unique.tolist()]
 
 
 def _check_ids(values, y_true, num_classes, ignore_class, ignore_supported):
@@ -521,6 +522,11 @@ def check_labels(y_true, y_pred, rule, *, ignore_class=None, ignore_supported=Fa
     values = concrete_values(y_true)
     if values is None:
         return
+    if values.dtype.kind not in "biuf":
+        try:  # e.g. ml_dtypes' bfloat16 (jax, tensorflow)
+            values = values.astype(np.float32)
+        except (TypeError, ValueError):
+            pass
     dtype_name = keras.backend.standardize_dtype(
         getattr(y_true, "dtype", values.dtype))
     shape = np.shape(values)

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 import torch
+from autodiff_helper import value_and_grad
 from keras import ops
 
 import kimbalance
@@ -46,29 +47,6 @@ BIG_MULTI_HOT = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0], [0, 0, 1, 1]
 
 def _np(x):
     return np.asarray(ops.convert_to_numpy(x), dtype=np.float64)
-
-
-def value_and_grad(fn, y_pred):
-    """(fn(y_pred), d sum(fn) / d y_pred) with the current backend's autodiff."""
-    backend = keras.backend.backend()
-    if backend == "torch":
-        x = ops.convert_to_tensor(y_pred).detach().requires_grad_(True)
-        values = fn(x)
-        values.sum().backward()
-        return values.detach().cpu().numpy(), x.grad.cpu().numpy()
-    if backend == "jax":
-        import jax
-
-        x = jax.numpy.asarray(y_pred)
-        values, vjp = jax.vjp(fn, x)
-        return np.asarray(values), np.asarray(vjp(jax.numpy.ones_like(values))[0])
-    import tensorflow as tf
-
-    x = tf.Variable(y_pred)
-    with tf.GradientTape() as tape:
-        values = fn(x)
-        total = tf.reduce_sum(values)
-    return values.numpy(), tape.gradient(total, x).numpy()
 
 
 # float64 torch references (value per sample) for the gradient oracle.
