@@ -29,6 +29,7 @@ import tempfile  # noqa: E402
 import keras  # noqa: E402
 
 from kimbalance import experiments as ex  # noqa: E402
+from kimbalance import plots  # noqa: E402
 
 COLUMNS = ["backend", "device", "jit_compile", "first_epoch_s", "epoch_s",
            "samples_per_s", "accuracy", "balanced_accuracy"]
@@ -100,7 +101,7 @@ def main(argv=None):
     ex.write_results(out, "compare_backends", table=table, rows=rows, meta=meta)
     ok = [r for r in rows if "samples_per_s" in r]
     if ok:
-        ex.plot_bars({r["backend"]: r["samples_per_s"] for r in ok},
+        plots.plot_bars({r["backend"]: r["samples_per_s"] for r in ok},
                      ylabel="training samples / s (median epoch)",
                      title=f"{args.method} on {ok[0]['split']}",
                      path=out / "compare_backends.png")

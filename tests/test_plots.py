@@ -146,6 +146,24 @@ def test_recall_vs_class_size(tmp_path):
     assert labels == ["CE", "balanced"]
 
 
+def test_bars_one_panel_and_side_by_side(tmp_path):
+    fig = plots.plot_bars({"jax": 900.0, "torch": 700.0}, ylabel="samples/s",
+                          path=tmp_path / "bars.png")
+    _assert_png(tmp_path / "bars.png")
+    assert [p.get_height() for p in fig.axes[0].patches] == [900.0, 700.0]
+    values = {"epoch (ms)": {"jax": 12.0, "torch": 15.0, "tensorflow": 14.0},
+              "accuracy": {"jax": 0.91, "torch": 0.90, "tensorflow": 0.92}}
+    fig = plots.plot_bars(values, ylabel=["ms", "test accuracy"],
+                          errors={"epoch (ms)": {"jax": (10, 13), "torch": (15, 18),
+                                                 "tensorflow": (13, 14)}},
+                          title="backends", path=tmp_path / "side.png")
+    _assert_png(tmp_path / "side.png")
+    assert [ax.get_title() for ax in fig.axes] == ["epoch (ms)", "accuracy"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["ms", "test accuracy"]
+    assert [len(ax.patches) for ax in fig.axes] == [3, 3]
+    assert len(fig.axes[0].lines) > 0 and not fig.axes[1].lines  # error bars
+
+
 def test_other_formats_and_extensionless_paths(tmp_path):
     plots.plot_class_distribution([3, 1], path=tmp_path / "dist")
     _assert_png(tmp_path / "dist")
@@ -194,6 +212,22 @@ def test_other_formats_and_extensionless_paths(tmp_path):
          "argument `class_counts`. Expected counts > 0"),
         (plots.plot_recall_vs_class_size, ([0.5, 1.4],), {"class_counts": [10, 2]},
          "argument `recall`. Expected recall values in"),
+        (plots.plot_bars, ({},), {}, "argument `values`. Expected a non-empty"),
+        (plots.plot_bars, ([1.0],), {}, "argument `values`"),
+        (plots.plot_bars, ({"a": np.inf},), {}, "argument `values`. Expected finite"),
+        (plots.plot_bars, ({"a": "x"},), {}, "argument `values`"),
+        (plots.plot_bars, ({"p": {}},), {}, r"argument `values\['p'\]`"),
+        (plots.plot_bars, ({"a": 1.0},), {"ylabel": ["x", "y"]}, "argument `ylabel`"),
+        (plots.plot_bars, ({"a": 1.0},), {"title": 3}, "argument `title`"),
+        (plots.plot_bars, ({"a": 1.0},), {"errors": {"a": (2.0, 3.0)}},
+         "argument `errors`. Expected finite \\(low, high\\) ranges"),
+        (plots.plot_bars, ({"a": 1.0},), {"errors": {"b": (0.0, 3.0)}},
+         "argument `errors`"),
+        (plots.plot_bars, ({"p": {"a": 1.0}},), {"errors": {"q": {}}},
+         "argument `errors`. Expected ranges for panels"),
+        (plots.plot_bars, ({"a": 1.0},), {"path": 3}, "argument `path`. Expected a "
+                                                      "path"),
+        (plots.plot_class_distribution, ([3, 1],), {"path": 7}, "argument `path`"),
     ],
 )
 def test_invalid_arguments(plot, args, kwargs, message):

@@ -1,0 +1,501 @@
+"""Training and scoring: one `run_method`, seeds, sweeps and timing.
+
+`run_method` trains one method on one split with one seed (a
+`kimbalance.models` network, the method's generator and loss) and scores
+it on the test set; `run_methods` runs several methods over seeds, post-hoc
+methods reusing their base model; `imbalance_sweep` repeats that over
+imbalance ratios. `EpochTimer` records epoch wall times (a Keras callback,
+also driven by hand in custom training loops).
+"""
+
+import dataclasses
+import random
+import sys
+import time
+
+import keras
+import numpy as np
+
+from kimbalance import data as kb_data
+from kimbalance import models as kb_models
+from kimbalance._validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    invalid,
+)
+from kimbalance.evaluation import evaluate, multilabel_report
+from kimbalance.experiments.methods import HEADS, Method, TaskInfo
+from kimbalance.experiments.splits import PROFILES, Split, long_tail_split
+from kimbalance.experiments.tables import summarize
+
+__all__ = [
+    "ARCHITECTURES",
+    "EpochTimer",
+    "RunResult",
+    "build_model",
+    "imbalance_sweep",
+    "run_method",
+    "run_methods",
+    "set_random_seed",
+]
+
+ARCHITECTURES = ("cnn", "mlp", "resnet32")
+
+
+def build_model(arch, input_shape, num_classes, *, head="dense"):
+    """One of the `kimbalance.models` networks (logits out).
+
+    Args:
+        arch: `"cnn"` (small_cnn), `"mlp"` or `"resnet32"`.
+        input_shape: per-sample input shape.
+        num_classes: output units.
+        head: `"dense"` or `"cosine"` classifier.
+
+    Returns:
+        An uncompiled `keras.Model`.
+
+    Raises:
+        ValueError: for an unknown architecture or head, a bad input shape
+            or a class count below 1.
+    """
+    check_choice("arch", arch, ARCHITECTURES)
+    check_choice("head", head, HEADS)
+    check_int("num_classes", num_classes, low=1)
+    if (not isinstance(input_shape, tuple | list) or not input_shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1
+                       for d in input_shape)):
+        raise invalid("input_shape", "a non-empty tuple of ints >= 1", input_shape)
+    builder = {"cnn": kb_models.small_cnn, "mlp": kb_models.mlp,
+               "resnet32": kb_models.resnet32}[arch]
+    return builder(input_shape, num_classes, classifier=head)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall time of every training epoch in `self.times` (seconds).
+
+    A Keras callback for `fit`; custom training loops (a torch DDP loop, a
+    `tf.distribute` loop) call `on_epoch_begin(epoch)` / `on_epoch_end(epoch)`
+    themselves.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+
+def set_random_seed(seed):
+    """Seeds Python, NumPy and the backend, like `keras.utils.set_random_seed`.
+
+    `keras.utils.set_random_seed` imports TensorFlow whenever it is
+    installed (to seed `tf.random` for `tf.data` pipelines), which on the
+    torch and jax backends costs seconds and prints TensorFlow's start-up
+    log lines. The runner never uses TensorFlow there, so on those backends
+    this seeds what Keras model building reads instead: Python's `random`
+    (initializer and dropout seeds come from it), NumPy, and torch's global
+    generator on the torch backend. On TensorFlow, or once TensorFlow is
+    loaded anyway, it calls `keras.utils.set_random_seed`.
+
+    Args:
+        seed: an int >= 0.
+
+    Raises:
+        ValueError: for a seed that is not an int >= 0.
+    """
+    seed = check_int("seed", seed, low=0)
+    backend = keras.backend.backend()
+    if backend == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    if backend == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+@dataclasses.dataclass
+class RunResult:
+    """One method trained (or applied) with one seed.
+
+    Attributes:
+        method: the method's name.
+        seed: the seed.
+        metrics: floats (rates in [0, 1], `train_time` in seconds).
+        history: Keras `History.history` (per-epoch lists).
+        epoch_times: seconds per epoch.
+        test_scores: the test-set decision scores (logits, or adjusted
+            logits for post-hoc methods).
+        report: the `kimbalance.evaluate` report (single-label) or the
+            `multilabel_report` dict.
+        samples_per_epoch: training samples drawn per epoch.
+        jit_compile: the compiled model's resolved jit mode.
+    """
+
+    def __post_init__(self):
+        if not isinstance(self.method, str) or not self.method:
+            raise invalid("method", "a method name (a non-empty str)", self.method)
+        check_int("seed", self.seed)
+        if not isinstance(self.metrics, dict):
+            raise invalid("metrics", "a dict {name: float}", self.metrics)
+
+    method: str
+    seed: int
+    metrics: dict
+    history: dict = dataclasses.field(default_factory=dict)
+    epoch_times: list = dataclasses.field(default_factory=list)
+    test_scores: np.ndarray | None = None
+    val_scores: np.ndarray | None = None
+    report: object = None
+    samples_per_epoch: int = 0
+    jit_compile: object = None
+
+
+def _single_label_scores(scores, y_true, counts, class_names):
+    report = evaluate(scores, y=y_true, class_counts=counts,
+                      class_names=[str(n) for n in class_names])
+    metrics = {k: float(v) for k, v in report.summary().items() if v is not None}
+    return metrics, report
+
+
+def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
+               learning_rate=1e-3, verbose=1, callbacks=(), validation=False,
+               train_accuracy=False, jit_compile="auto", run_eagerly=False,
+               drop_remainder=False, model_fn=None):
+    """Trains `method` on `split` and scores it on `split`'s test set.
+
+    Post-hoc methods are not trained here: use `run_methods`, which reuses
+    the base method's result.
+
+    Args:
+        method: a `Method` (not post-hoc).
+        split: a `Split`.
+        arch: architecture for `build_model` (ignored with `model_fn`).
+        epochs: training epochs.
+        batch_size: batch size of the generator.
+        seed: seeds Keras (weights) and the generator (batch order).
+        learning_rate: Adam learning rate.
+        verbose: Keras `fit` verbosity.
+        callbacks: extra Keras callbacks, or a callable `(model, split) ->
+            callbacks` (e.g. a `ClassReport` on the validation data).
+        validation: also compute validation-set scores (for post-hoc tuning)
+            and, single-label, `val_accuracy`.
+        train_accuracy: also report `train_accuracy` (single-label).
+        jit_compile: forwarded to `compile` ("auto" by default).
+        run_eagerly: forwarded to `compile`.
+        drop_remainder: drop each epoch's last partial batch (one batch
+            shape, one traced train step: smoke runs); kept when the epoch
+            is shorter than a batch.
+        model_fn: optional `(input_shape, num_classes, head) -> model`.
+
+    Returns:
+        A `RunResult`.
+
+    Raises:
+        ValueError: for a post-hoc method, a `split` that is not a `Split`,
+            or any invalid training argument.
+    """
+    _check_method(method)
+    if method.posthoc:
+        raise invalid("method", "a trained method (post-hoc methods run through "
+                      "run_methods, which reuses their base)", method.name)
+    _check_split(split)
+    if model_fn is None:
+        check_choice("arch", arch, ARCHITECTURES)
+    elif not callable(model_fn):
+        raise invalid("model_fn", "a callable (input_shape, num_classes, head) -> "
+                      "model, or None", model_fn)
+    check_int("epochs", epochs, low=1)
+    check_int("batch_size", batch_size, low=1)
+    check_float("learning_rate", learning_rate, low=0.0, low_inclusive=False)
+    if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
+        raise invalid("verbose", "0, 1, 2 or 'auto'", verbose)
+    if not (callable(callbacks) or isinstance(callbacks, list | tuple)):
+        raise invalid("callbacks", "a list of Keras callbacks or a callable "
+                      "(model, split) -> callbacks", callbacks)
+    validation = check_bool("validation", validation)
+    train_accuracy = check_bool("train_accuracy", train_accuracy)
+    if jit_compile not in ("auto", True, False):
+        raise invalid("jit_compile", "'auto', True or False", jit_compile)
+    run_eagerly = check_bool("run_eagerly", run_eagerly)
+    drop_remainder = check_bool("drop_remainder", drop_remainder)
+    set_random_seed(seed)
+    counts = split.counts
+    info = TaskInfo(counts=counts, y_train=split.y_train, epochs=epochs,
+                    num_classes=split.num_classes)
+    if method.majority:
+        return _run_majority(method, split, info, seed)
+    model_fn = model_fn or (lambda shape, n, head: build_model(arch, shape, n,
+                                                                 head=head))
+    model = model_fn(split.input_shape, split.num_classes, method.head)
+    generator_kwargs = dict(batch_size=batch_size, seed=seed,
+                            **method.generator_kwargs(info))
+    generator = kb_data.BalancedBatchGenerator(split.x_train, split.y_train,
+                                               **generator_kwargs)
+    if drop_remainder and generator.epoch_size >= batch_size:
+        generator = kb_data.BalancedBatchGenerator(
+            split.x_train, split.y_train, drop_remainder=True, **generator_kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=method.loss(info), jit_compile=jit_compile,
+                  run_eagerly=run_eagerly)
+    timer = EpochTimer()
+    extra = callbacks(model, split) if callable(callbacks) else list(callbacks)
+    start = time.perf_counter()
+    history = model.fit(generator, epochs=epochs, verbose=verbose,
+                        callbacks=[timer, generator.sync_callback(),
+                                   *method.callbacks(generator, info), *extra])
+    train_time = time.perf_counter() - start
+    parts = {"test": split.x_test}
+    if validation and split.x_val is not None:
+        parts["val"] = split.x_val
+    if train_accuracy and not split.multilabel:
+        parts["train"] = split.x_train
+    scores = _predict_parts(model, parts)
+    result = _score(method, split, seed, scores["test"], counts)
+    result.val_scores = scores.get("val")
+    result.history = {k: [float(v) for v in vs]
+                      for k, vs in history.history.items()}
+    result.epoch_times = timer.times
+    if result.val_scores is not None and not split.multilabel:
+        result.metrics["val_accuracy"] = float(
+            np.mean(result.val_scores.argmax(axis=1) == split.y_val))
+    if "train" in scores:
+        result.metrics["train_accuracy"] = float(
+            np.mean(scores["train"].argmax(axis=1) == split.y_train))
+    result.metrics["train_time"] = train_time
+    result.samples_per_epoch = int(min(generator.epoch_size,
+                                       len(generator) * batch_size))
+    result.jit_compile = "eager" if run_eagerly else model.jit_compile
+    return result
+
+
+PREDICT_BATCH = 1024
+
+
+def _predict_parts(model, parts):
+    """One `predict` over the concatenated inputs (one traced shape), split back.
+
+    Under jit (jax, tensorflow) every distinct input length below the batch
+    size traces the predict function again; one call over test, validation
+    and training inputs traces it once or twice.
+    """
+    names = list(parts)
+    sizes = [len(parts[n]) for n in names]
+    joined = np.concatenate([parts[n] for n in names]) if len(names) > 1 else (
+        parts[names[0]])
+    scores = np.asarray(model.predict(joined, batch_size=PREDICT_BATCH, verbose=0),
+                        np.float32)
+    bounds = np.cumsum([0, *sizes])
+    return {n: scores[bounds[i]:bounds[i + 1]] for i, n in enumerate(names)}
+
+
+def _score(method, split, seed, test_scores, counts):
+    if split.multilabel:
+        report = multilabel_report(split.y_test, test_scores,
+                                   label_names=split.class_names)
+        metrics = {k: report[k] for k in ("macro_f1", "micro_f1", "map")}
+    else:
+        metrics, report = _single_label_scores(test_scores, split.y_test, counts,
+                                               split.class_names)
+    return RunResult(method=method.name, seed=seed, metrics=metrics,
+                     test_scores=test_scores, report=report)
+
+
+def _run_majority(method, split, info, seed):
+    log_prior = np.log(np.maximum(info.counts, 1) / info.counts.sum())
+    scores = np.tile(log_prior.astype(np.float32), (len(split.y_test), 1))
+    result = _score(method, split, seed, scores, info.counts)
+    majority = int(np.argmax(info.counts))
+    result.metrics["train_accuracy"] = float(np.mean(split.y_train == majority))
+    if split.y_val is not None:
+        result.metrics["val_accuracy"] = float(np.mean(split.y_val == majority))
+        result.val_scores = np.tile(log_prior.astype(np.float32),
+                                    (len(split.y_val), 1))
+    result.metrics["train_time"] = 0.0
+    return result
+
+
+def run_methods(methods, split, *, seeds=(0,), log=print, validation=None,
+                **kwargs):
+    """Runs every method for every seed; post-hoc methods reuse their base.
+
+    Args:
+        methods: `Method`s (see `select_methods`; bases must be included).
+        split: a `Split`, or a callable `seed -> Split` (a fresh imbalanced
+            draw per seed).
+        seeds: the seeds.
+        log: progress lines (`print`, or None).
+        validation: score the validation data too; by default only when a
+            post-hoc method needs it.
+        **kwargs: forwarded to `run_method`.
+
+    Returns:
+        A list of `RunResult`, ordered by method then seed.
+
+    Raises:
+        ValueError: for an empty method list, no seeds, or a post-hoc
+            method listed before its base.
+    """
+    if (not isinstance(methods, list | tuple) or not methods
+            or not all(isinstance(m, Method) for m in methods)):
+        raise invalid("methods", "a non-empty list of Method", methods)
+    if not (isinstance(split, Split) or callable(split)):
+        raise invalid("split", "a Split or a callable seed -> Split", split)
+    seeds = _check_seeds(seeds)
+    _check_log(log)
+    if validation is not None:
+        check_bool("validation", validation)
+    results = {}
+    needs_val = (any(m.posthoc for m in methods) if validation is None
+                 else bool(validation))
+    for seed in seeds:
+        current = split(seed) if callable(split) else split
+        for method in methods:
+            if log:
+                log(f"[{keras.backend.backend()}] {method.name} seed={seed}: "
+                    f"{method.summary}")
+            if method.posthoc:
+                base = results.get((method.base, seed))
+                if base is None:
+                    raise invalid("methods", f"the base method {method.base!r} of "
+                                  f"{method.name!r} to be listed first", method.name)
+                results[(method.name, seed)] = _run_posthoc(
+                    method, base, current, epochs=kwargs.get("epochs", 10))
+            else:
+                results[(method.name, seed)] = run_method(
+                    method, current, seed=seed, validation=needs_val, **kwargs)
+            if log:
+                log("    " + _metrics_line(results[(method.name, seed)].metrics))
+    return [results[(m.name, s)] for m in methods for s in seeds]
+
+
+def _run_posthoc(method, base, split, *, epochs):
+    info = TaskInfo(counts=split.counts, y_train=split.y_train, epochs=epochs,
+                    num_classes=split.num_classes)
+    scores = np.asarray(method.decide(base.test_scores, base.val_scores, split,
+                                      info), np.float32)
+    result = _score(method, split, base.seed, scores, info.counts)
+    if base.val_scores is not None and not split.multilabel:
+        val_decisions = method.decide(base.val_scores, base.val_scores, split, info)
+        result.metrics["val_accuracy"] = float(
+            np.mean(np.asarray(val_decisions).argmax(axis=1) == split.y_val))
+    result.metrics["train_time"] = base.metrics.get("train_time", 0.0)
+    result.history = base.history
+    result.epoch_times = base.epoch_times
+    result.samples_per_epoch = base.samples_per_epoch
+    result.jit_compile = base.jit_compile
+    return result
+
+
+def _metrics_line(metrics):
+    return "  ".join(f"{k}={v:.4f}" if k != "train_time" else f"{k}={v:.1f}s"
+                     for k, v in metrics.items())
+
+
+def imbalance_sweep(methods, dataset="digits", *, ratios=(1, 10, 100),
+                    profiles=("step", "long_tail"), seeds=(0,), data_dir=None,
+                    max_train=None, max_test=None, min_tail=5, log=print,
+                    **run_kwargs):
+    """Trains `methods` on imbalanced subsets of growing ratio; one test set.
+
+    Ratio 1 is the same balanced set for every profile: it is trained once
+    and reported under each profile. Ratios that would leave the rarest
+    class fewer than `min_tail` samples are skipped (noted through `log`).
+
+    Args:
+        methods: `Method`s (post-hoc ones after their base).
+        dataset: a `load_dataset` name.
+        ratios: imbalance ratios n_max / n_min.
+        profiles: `"step"` and/or `"long_tail"`.
+        seeds: training seeds (the subsets use seed 0: nested across ratios).
+        data_dir, max_train, max_test: as `long_tail_split`.
+        min_tail: see `supported_ratio`.
+        log: progress lines (`print` or None).
+        **run_kwargs: forwarded to `run_methods` / `run_method`.
+
+    Returns:
+        `(rows, runs)`: summary rows with `profile` and `ratio` keys (see
+        `summarize`) and the raw `RunResult`s.
+
+    Raises:
+        ValueError: for no methods, no ratios, a ratio below 1 or not
+            finite, an unknown profile, or no seeds.
+    """
+    if (not isinstance(methods, list | tuple) or not methods
+            or not all(isinstance(m, Method) for m in methods)):
+        raise invalid("methods", "a non-empty list of Method", methods)
+    if not isinstance(ratios, list | tuple) or not ratios:
+        raise invalid("ratios", "a non-empty list of ratios >= 1", ratios)
+    ratios = [check_float("ratios", r, low=1.0) for r in ratios]
+    if isinstance(profiles, str) or not isinstance(profiles, list | tuple) or (
+            not profiles):
+        raise invalid("profiles", f"a non-empty list from {list(PROFILES)}", profiles)
+    for profile in profiles:
+        check_choice("profiles", profile, PROFILES)
+    _check_seeds(seeds)
+    _check_log(log)
+    rows, runs, done = [], [], {}
+    for profile in profiles:
+        for ratio in ratios:
+            split = long_tail_split(dataset, profile=profile, ratio=ratio,
+                                    data_dir=data_dir, max_train=max_train,
+                                    max_test=max_test, min_tail=min_tail, log=None)
+            used = split.ratio
+            if used != float(ratio):
+                if log:
+                    log(f"skip {profile} ratio {ratio:g}: {dataset} supports at "
+                        f"most {used:g} with >= {min_tail} tail samples")
+                continue
+            key = "balanced" if float(ratio) == 1.0 else (profile, float(ratio))
+            if key not in done:
+                if log:
+                    log(f"--- {split.description}: counts {split.counts.tolist()}")
+                done[key] = run_methods(methods, split, seeds=seeds, log=log,
+                                        **run_kwargs)
+                runs += done[key]
+            for row in summarize(done[key]):
+                rows.append({"profile": profile, "ratio": float(ratio), **row})
+    return rows, runs
+
+
+def _check_method(method):
+    if not isinstance(method, Method):
+        raise invalid("method", "a Method (e.g. LONG_TAIL_METHODS['ce'])", method)
+    return method
+
+
+def _check_split(split):
+    if not isinstance(split, Split):
+        raise invalid("split", "a Split (e.g. from long_tail_split)", split)
+    return split
+
+
+def _check_seeds(seeds):
+    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
+        raise invalid("seeds", "a non-empty list of ints (e.g. [0, 1, 2])", seeds)
+    try:
+        seeds = list(seeds)
+    except TypeError:
+        raise invalid("seeds", "a non-empty list of ints", seeds) from None
+    if not seeds:
+        raise invalid("seeds", "a non-empty list of ints", seeds)
+    for seed in seeds:
+        if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or (
+                seed < 0):
+            raise invalid("seeds", "ints >= 0", seeds)
+    return [int(s) for s in seeds]
+
+
+def _check_log(log):
+    if log is not None and not callable(log):
+        raise invalid("log", "a callable taking one str (e.g. print) or None", log)
+    return log
