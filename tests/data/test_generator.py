@@ -10,6 +10,7 @@ import pytest
 from kimbalance.data.generator import BalancedBatchGenerator
 from kimbalance.data.samplers import (
     ClassBalancedSampler,
+    InstanceSampler,
     RandomOverSampler,
     RandomUnderSampler,
 )
@@ -483,3 +484,96 @@ def test_partitioned_generator_errors():
     with pytest.raises(ValueError, match=r"argument `sampler`. Expected a sampler "
                                          r"built on the 20 samples"):
         BalancedBatchGenerator(x, None, sampler=RandomOverSampler.from_counts([15, 6]))
+
+
+# Data that does not belong together ------------------------------------------------
+
+
+def test_error_sampler_built_on_other_labels_of_the_same_length():
+    shuffled = np.random.default_rng(0).permutation(Y3)
+    with pytest.raises(ValueError, match="`sampler`. Expected a sampler built on "
+                                         "these labels `y`"):
+        BalancedBatchGenerator(X, Y3, sampler=RandomOverSampler(shuffled))
+    # The same labels in another form are accepted.
+    gen = BalancedBatchGenerator(X, np.eye(3)[Y3], sampler=RandomOverSampler(Y3))
+    assert len(gen) > 0
+
+
+def test_error_partitioned_sampler_with_unsorted_labels():
+    sampler = RandomOverSampler.from_counts([70, 20, 10])
+    with pytest.raises(ValueError, match="`sampler`. Expected a sampler built on "
+                                         "these labels"):
+        BalancedBatchGenerator(X, Y3[::-1], sampler=sampler)
+    assert len(BalancedBatchGenerator(X, Y3, sampler=sampler)) > 0
+
+
+def test_error_augment_that_changes_the_batch_size():
+    gen = BalancedBatchGenerator(X, Y, batch_size=16, augment=lambda x: x[:8])
+    with pytest.raises(ValueError, match=r"`augment`. Expected a function that keeps "
+                                         r"the batch size \(the batch has 16 "
+                                         r"samples; augment returned leading "
+                                         r"dimensions \[8\]\)"):
+        gen[0]
+    doubled = BalancedBatchGenerator({"a": X, "b": X}, Y, batch_size=16,
+                                     augment=lambda x: {"a": x["a"],
+                                                        "b": np.tile(x["b"], (2, 1))})
+    with pytest.raises(ValueError, match=r"`augment`.*dimensions \[16, 32\]"):
+        doubled[0]
+
+
+@pytest.mark.parametrize("x, message", [
+    ("abcd", "Received: x='abcd'"),
+    (np.float32(3.0), r"Received: x=(np.float32\()?3.0"),
+    (np.array(3.0), "Received: x=3.0"),
+    (None, "Received: x=None"),
+    (7, "Received: x=7"),
+    ({"a": X, "b": X[:50]}, r"arrays of one length; got lengths \{'a': 100, "
+                            r"'b': 50\}"),
+    ({"a": X, "b": "text"}, "whose values are arrays"),
+])
+def test_error_x_that_is_not_data(x, message):
+    with pytest.raises(ValueError, match="Invalid value for argument `x`.*" + message):
+        BalancedBatchGenerator(x, Y)
+
+
+@pytest.mark.parametrize("index, error, message", [
+    (1.0, TypeError, "`index`. Expected an int batch index.*Received: index=1.0"),
+    ("1", TypeError, "Received: index='1'"),
+    (None, TypeError, "Received: index=None"),
+    (99, IndexError, r"Expected a batch index in \[0, 6\).*Received: index=99"),
+])
+def test_error_batch_index_types(index, error, message):
+    gen = BalancedBatchGenerator(X, Y, batch_size=32)
+    with pytest.raises(error, match=message):
+        gen[index]
+    with pytest.raises(error, match=message):
+        gen.batch_indices(index)
+
+
+def test_numpy_and_negative_batch_indices():
+    gen = BalancedBatchGenerator(X, Y, batch_size=32)
+    np.testing.assert_array_equal(gen[np.int64(1)][0], gen[1][0])
+    np.testing.assert_array_equal(gen[-1][0], gen[len(gen) - 1][0])
+
+
+# Defect 2: multi-hot InstanceSampler is not class-partitioned ------------------------
+
+
+def test_label_free_generator_refuses_a_multi_hot_instance_sampler():
+    y = np.eye(3, dtype=np.int32)[Y3]
+    y[::3, 0] = 1
+    sampler = InstanceSampler(y, seed=0)
+    with pytest.raises(ValueError, match=r"argument `y`.*class-partitioned.*"
+                                         r"Received: y=None"):
+        BalancedBatchGenerator(X, None, sampler=sampler)
+    gen = BalancedBatchGenerator(X, y, sampler=sampler, batch_size=10)
+    _, y_batch = gen[0]
+    np.testing.assert_array_equal(y_batch, y[gen.batch_indices(0)])
+
+
+def test_sampler_kwargs_are_checked_against_the_sampler():
+    with pytest.raises(ValueError, match=r"`sampler_kwargs`. Expected keyword "
+                                         r"arguments of RandomUnderSampler"):
+        BalancedBatchGenerator(X, Y, sampler="under", sampler_kwargs={"power": 2.0})
+    gen = BalancedBatchGenerator(X, Y3, sampler="class_balanced", batch_size=6)
+    assert gen.sampler.block_size == 6  # the generator's batch, passed as context

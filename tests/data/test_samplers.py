@@ -536,3 +536,147 @@ def test_error_slice_bounds():
 def test_error_clone_fraction():
     with pytest.raises(ValueError, match="Received: clone_fraction=0"):
         MultiLabelOverSampler(multilabel_targets(), clone_fraction=0)
+
+
+# The public sampler protocol ---------------------------------------------------
+
+
+@pytest.mark.parametrize("build", BUILDERS, ids=IDS)
+def test_indices_at_any_positions(build):
+    sampler = build(Y)
+    positions = np.array([[len(sampler) - 1, 0], [5, 5]])
+    full = sampler.indices(1)
+    np.testing.assert_array_equal(sampler.indices_at(1, positions), full[positions])
+
+
+def test_indices_at_errors():
+    sampler = InstanceSampler(Y)
+    with pytest.raises(ValueError, match=r"`positions`. Expected positions in \[0, "
+                                         r"len\(sampler\)=427\)"):
+        sampler.indices_at(0, [427])
+    with pytest.raises(ValueError, match="`positions`. Expected an integer array"):
+        sampler.indices_at(0, [0.5])
+
+
+def test_classes_of_labels_and_partitioned_storage():
+    sampler = RandomOverSampler(Y, seed=0)
+    indices = sampler.indices(0)[:50]
+    np.testing.assert_array_equal(sampler.classes_of(indices), Y[indices])
+    assert sampler.classes_of(indices).dtype == np.int64
+    partitioned = RandomOverSampler.from_counts(COUNTS, seed=0)
+    np.testing.assert_array_equal(partitioned.classes_of([0, 199, 200, 426]),
+                                  [0, 0, 1, 5])
+
+
+def test_same_labels_compares_a_digest_of_the_labels():
+    sampler = RandomOverSampler(Y, seed=0)
+    assert sampler.same_labels(Y) and sampler.same_labels(np.eye(6)[Y])
+    assert sampler.same_labels(Y[:, None].astype(np.int32))
+    assert not sampler.same_labels(np.random.default_rng(0).permutation(Y))
+    assert not sampler.same_labels(Y[:-1])
+    partitioned = RandomOverSampler.from_counts(COUNTS)
+    assert partitioned.same_labels(np.repeat(np.arange(6), COUNTS))
+    assert not partitioned.same_labels(Y)
+
+
+def test_every_sampler_declares_its_keyword_arguments():
+    import inspect
+
+    for name, cls in samplers_module.SAMPLERS.items():
+        parameters = inspect.signature(cls.__init__).parameters
+        declared = set(parameters) - {"self", "y", "seed"}
+        assert set(cls.keyword_arguments) == declared, name
+
+
+def test_get_sampler_passes_context_only_where_declared():
+    sampler = get_sampler("over", Y, batch_size=7, num_classes=8)
+    assert sampler.num_classes == 8 and sampler.block_size == 1
+    assert get_sampler("class_balanced", Y, batch_size=7).block_size == 7
+    multilabel = get_sampler("multilabel", np.eye(6)[Y], num_classes=6, batch_size=4)
+    assert isinstance(multilabel, MultiLabelOverSampler)
+
+
+def test_error_get_sampler_unknown_keyword():
+    with pytest.raises(ValueError, match=r"`sampler_kwargs`. Expected keyword "
+                       r"arguments of RandomOverSampler .*\['power'\] are not"):
+        get_sampler("over", Y, power=0.5)
+
+
+def test_multilabel_sampler_initialises_the_base_class():
+    y = multilabel_targets()
+    sampler = MultiLabelOverSampler(y, seed=1)
+    assert sampler.dataset_size == 600 and sampler.epoch == 0
+    assert not sampler.single_label and not sampler.class_partitioned
+    assert sampler.same_labels(y) and not sampler.same_labels(y[::-1])
+    clone = pickle.loads(pickle.dumps(sampler))
+    np.testing.assert_array_equal(clone.indices(2), sampler.indices(2))
+
+
+def test_progressive_exposes_only_its_schedule():
+    sampler = ProgressiveSampler(Y, num_epochs=4)
+    assert not hasattr(sampler, "power")
+    assert not hasattr(sampler, "class_probabilities")
+    assert not isinstance(sampler, PowerSampler)
+    np.testing.assert_allclose(sampler.probabilities(4), [1 / 6] * 6)
+
+
+# Defect 2: InstanceSampler on multi-hot rows is not class-partitioned ---------
+
+
+def test_instance_sampler_on_multi_hot_rows_is_not_class_partitioned():
+    y = multilabel_targets()
+    sampler = InstanceSampler(y, seed=0)
+    assert not sampler.class_partitioned and not sampler.single_label
+    assert sorted(sampler.indices(0).tolist()) == list(range(600))
+    with pytest.raises(ValueError, match="`indices`. Expected indices of a "
+                                         "single-label sampler"):
+        sampler.classes_of([0, 1])
+    assert InstanceSampler.from_counts([3, 4]).class_partitioned
+    assert not InstanceSampler(Y).class_partitioned
+
+
+# Non-finite or overflowing hyperparameters ---------------------------------------
+
+
+@pytest.mark.parametrize("power", [60.0, 1000.0, 1e308])
+def test_huge_powers_give_finite_probabilities(power):
+    sampler = PowerSampler(Y, power=power, seed=0)
+    assert np.all(np.isfinite(sampler.class_probabilities))
+    assert sampler.class_probabilities.sum() == pytest.approx(1.0)
+    assert sampler.epoch_class_counts().tolist() == [len(Y), 0, 0, 0, 0, 0]
+    assert len(sampler.indices(0)) == len(Y)
+
+
+def test_power_probabilities_match_the_direct_formula():
+    for power in (0.0, 0.3, 0.5, 1.0, 2.0):
+        n = np.asarray(COUNTS, dtype=np.float64)
+        np.testing.assert_allclose(PowerSampler(Y, power=power).class_probabilities,
+                                   n**power / np.sum(n**power), rtol=1e-12)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: PowerSampler(Y, num_samples=10**30),
+     r"`num_samples`. Expected an int .*9007199254740992.*Received: "
+     r"num_samples=10+$"),
+    (lambda: ClassBalancedSampler(Y, batch_size=4, num_samples=2**60),
+     "Received: num_samples=1152921504606846976"),
+    (lambda: ProgressiveSampler(Y, num_epochs=2, num_samples=2**62),
+     "Received: num_samples="),
+    (lambda: RandomOverSampler(Y, sampling_strategy={1: 10**20}),
+     r"`sampling_strategy`. Expected counts that are ints in \[0, 2\*\*53\]"),
+    (lambda: RandomOverSampler.from_counts([2**53, 2**53 - 1, 5]),
+     "`sampling_strategy`. Expected an epoch of 1 to 2\\*\\*53 samples"),
+    (lambda: MultiLabelOverSampler(multilabel_targets(), clone_fraction=1e308),
+     "`clone_fraction`. Expected a clone budget"),
+    (lambda: PowerSampler(Y, power=float("inf")), "Received: power=inf"),
+])
+def test_error_overflowing_hyperparameters(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_error_slice_message_names_the_argument_and_its_bounds():
+    sampler = InstanceSampler([0, 1, 1])
+    with pytest.raises(ValueError, match=r"`stop`. Expected an int in \[start=2, "
+                                         r"len\(sampler\)=3\]. Received: stop=1"):
+        sampler.indices(0, start=2, stop=1)
