@@ -24,7 +24,14 @@ import numbers
 
 import numpy as np
 
-from kimbalance._validation import check_float, check_priors, check_vector, invalid
+from kimbalance._validation import (
+    as_label_array,
+    check_float,
+    check_priors,
+    check_vector,
+    invalid,
+    parse_targets,
+)
 
 __all__ = ["METRICS", "tune_threshold", "tune_thresholds", "prior_correction"]
 
@@ -237,68 +244,76 @@ def prior_correction(probs, train_priors, test_priors=None):
     return corrected[:, 1] if binary else corrected
 
 
-def _binary_inputs(y_true, y_score, label=None):
-    y_true = _one_column("y_true", y_true)
-    y_score = _one_column("y_score", y_score)
+def _binary_inputs(y_true, y_score):
+    y_true = _binary_labels("y_true", y_true)
+    y_score = _score_column("y_score", y_score)
     if y_true.shape[0] != y_score.shape[0]:
         raise invalid("y_score", f"{y_true.shape[0]} scores, one per label of y_true "
                       f"(got {y_score.shape[0]})", y_score)
-    if y_true.dtype.kind not in "biuf" or not np.all(np.isin(y_true, (0, 1))):
-        raise invalid("y_true", "binary labels (0/1 or booleans)", y_true)
-    if y_score.dtype.kind not in "biuf":
-        raise invalid("y_score", "numeric scores", y_score)
-    y_score = y_score.astype(np.float64)
-    if not np.all(np.isfinite(y_score)):
-        raise invalid("y_score", "finite scores (no NaN or inf)", y_score)
-    y_true = y_true.astype(np.int64)
     if y_true.min() == y_true.max():
         raise invalid("y_true", "both classes (0 and 1) present", y_true)
     return y_true, y_score
 
 
-def _one_column(name, values):
-    try:
-        values = np.asarray(values)
-    except (TypeError, ValueError):
-        raise invalid(name, "a 1-D array", values) from None
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.ndim != 1 or values.size == 0:
-        raise invalid(name, f"a non-empty 1-D array (got shape {values.shape})",
+def _binary_labels(name, values):
+    """1-D 0/1 labels: a threshold separates exactly two classes, so the rule
+    is stricter than the package's label parser (no class ids >= 2)."""
+    arr = as_label_array(values, name)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise invalid(name, f"a 1-D array of binary labels (got shape {arr.shape})",
                       values)
-    return values
+    if not np.all((arr == 0) | (arr == 1)):
+        raise invalid(name, "binary labels (0/1 or booleans)", values)
+    return arr.astype(np.int64)
+
+
+def _score_column(name, values):
+    scores = _finite_scores(name, values)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
+    if scores.ndim != 1:
+        raise invalid(name, f"a non-empty 1-D array (got shape {scores.shape})",
+                      values)
+    return scores
+
+
+def _finite_scores(name, values):
+    """Scores as a non-empty float64 array with finite values."""
+    try:
+        scores = np.asarray(values)
+    except (TypeError, ValueError):
+        raise invalid(name, "an array of scores", values) from None
+    if scores.dtype.kind not in "biuf":
+        raise invalid(name, f"numeric scores; got dtype {scores.dtype}", values)
+    if scores.size == 0:
+        raise invalid(name, f"a non-empty array (got shape {scores.shape})", values)
+    scores = scores.astype(np.float64)
+    if not np.all(np.isfinite(scores)):
+        raise invalid(name, "finite scores (no NaN or inf)", values)
+    return scores
 
 
 def _label_columns(y_true, y_score):
-    try:
-        y_score = np.asarray(y_score)
-        y_true = np.asarray(y_true)
-    except (TypeError, ValueError):
-        raise invalid("y_score", "a 2-D array of scores", y_score) from None
-    if y_score.ndim != 2 or y_score.size == 0:
+    """(N, L) 0/1 label columns and (N, L) scores for per-column tuning."""
+    scores = _finite_scores("y_score", y_score)
+    if scores.ndim != 2:
         raise invalid("y_score", f"a non-empty 2-D array (N, L) (got shape "
-                      f"{y_score.shape}); use tune_threshold for 1-D scores", y_score)
-    if y_score.dtype.kind not in "biuf" or not np.all(np.isfinite(y_score)):
-        raise invalid("y_score", "finite numeric scores", y_score)
-    num_samples, num_columns = y_score.shape
-    if y_true.ndim == 2 and y_true.shape == y_score.shape:
-        if y_true.dtype.kind not in "biuf" or not np.all(np.isin(y_true, (0, 1))):
-            raise invalid("y_true", "multi-hot labels (0/1 or booleans)", y_true)
-        return y_true.astype(np.int64), y_score.astype(np.float64)
-    if y_true.ndim == 2 and y_true.shape[1] == 1 and num_columns > 1:
-        y_true = y_true[:, 0]
-    if y_true.ndim == 1 and num_columns > 1 and y_true.shape[0] == num_samples:
-        is_int = y_true.dtype.kind in "biu" or (
-            y_true.dtype.kind == "f" and np.all(y_true == np.round(y_true)))
-        if not is_int or np.any((y_true < 0) | (y_true >= num_columns)):
-            raise invalid("y_true", f"class ids in [0, {num_columns}) for scores of "
-                          f"shape {y_score.shape}", y_true)
-        one_hot = np.zeros((num_samples, num_columns), dtype=np.int64)
-        one_hot[np.arange(num_samples), y_true.astype(np.int64)] = 1
-        return one_hot, y_score.astype(np.float64)
-    raise invalid("y_true", f"multi-hot labels of shape {y_score.shape} or "
+                      f"{scores.shape}); use tune_threshold for 1-D scores", y_score)
+    num_samples, num_columns = scores.shape
+    labels = as_label_array(y_true, "y_true")
+    if labels.shape == scores.shape:
+        targets = parse_targets(y_true, name="y_true", multi_label=True)
+        return targets.array.astype(np.int64), scores
+    if (num_columns > 1 and labels.shape[0] == num_samples
+            and (labels.ndim == 1 or labels.shape == (num_samples, 1))):
+        targets = parse_targets(y_true, num_columns, name="y_true",
+                                multi_label=False)
+        return targets.indicator().astype(np.int64), scores
+    raise invalid("y_true", f"multi-hot labels of shape {scores.shape} or "
                   f"{num_samples} class ids, matching y_score of shape "
-                  f"{y_score.shape} (got shape {y_true.shape})", y_true)
+                  f"{scores.shape} (got shape {labels.shape})", y_true)
 
 
 def _resolve_metric(metric):

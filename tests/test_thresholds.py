@@ -242,7 +242,8 @@ def test_tune_thresholds_bad_shapes():
 
 
 def test_tune_thresholds_class_ids_out_of_range():
-    with pytest.raises(ValueError, match=r"Expected class ids in \[0, 3\)"):
+    with pytest.raises(ValueError, match=r"argument `y_true`. Expected class ids < "
+                       r"num_classes=3 \(found 3\). Received: y_true=\[0, 1, 3\]"):
         tune_thresholds([0, 1, 3], np.full((3, 3), 0.3))
 
 
@@ -276,3 +277,64 @@ def test_prior_correction_bad_probs():
     with pytest.raises(ValueError, match="argument `test_priors`. Expected a positive "
                        "prior"):
         prior_correction([[1.0, 0.0]], [1, 1], [0, 1])
+
+
+# --- bad input kinds (issue #10): y_true / y_score shapes and values -------------
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_score", "message"),
+    [
+        ([0.0, np.nan, 1.0], [0.1, 0.2, 0.3],
+         r"argument `y_true`. Expected finite labels \(no NaN or inf\). "
+         r"Received: y_true=\[0.0, nan, 1.0\]"),
+        (["a", "b"], [0.1, 0.2], r"argument `y_true`. Expected numeric labels"),
+        ([], [], r"argument `y_true`. Expected a non-empty array of labels"),
+        ([[0, 1], [1, 0]], [0.1, 0.2],
+         r"argument `y_true`. Expected a 1-D array of binary labels \(got shape "
+         r"\(2, 2\)\)"),
+        ([0, 1], [[0.1, 0.9], [0.2, 0.8]],
+         r"argument `y_score`. Expected a non-empty 1-D array \(got shape \(2, 2\)\)"),
+        ([0, 1], ["x", "y"], r"argument `y_score`. Expected numeric scores"),
+        ([0, 1], [0.1, np.inf], r"argument `y_score`. Expected finite scores.*"
+         r"Received: y_score=\[0.1, inf\]"),
+        ([0, 0.5, 1], [0.1, 0.2, 0.3], r"argument `y_true`. Expected binary labels "
+         r"\(0/1 or booleans\). Received: y_true=\[0, 0.5, 1\]"),
+    ],
+)
+def test_tune_threshold_bad_inputs(y_true, y_score, message):
+    with pytest.raises(ValueError, match=message):
+        tune_threshold(y_true, y_score)
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_score", "message"),
+    [
+        ([[0, 2], [1, 0]], np.zeros((2, 2)),
+         r"argument `y_true`. Expected one-hot / multi-hot rows of 0 and 1"),
+        ([0.5, 1.0, 0.0], np.zeros((3, 2)),
+         r"argument `y_true`. Expected integer class ids"),
+        ([-1, 1, 0], np.zeros((3, 2)), r"argument `y_true`. Expected class ids >= 0"),
+        ([0, 1], np.zeros((3, 2)), r"argument `y_true`. Expected multi-hot labels "
+         r"of shape \(3, 2\) or 3 class ids"),
+        ([[0, 1]] * 3, [[0.1, np.nan]] * 3, r"argument `y_score`. Expected finite"),
+        ([[0, 1]] * 3, [["a", "b"]] * 3, r"argument `y_score`. Expected numeric"),
+    ],
+)
+def test_tune_thresholds_bad_inputs(y_true, y_score, message):
+    with pytest.raises(ValueError, match=message):
+        tune_thresholds(y_true, y_score)
+
+
+def test_label_forms_agree():
+    rng = np.random.default_rng(0)
+    ids = np.r_[0, 1, 2, rng.integers(0, 3, size=27)]
+    scores = rng.random((30, 3))
+    by_ids = tune_thresholds(ids, scores)
+    np.testing.assert_array_equal(tune_thresholds(ids[:, None], scores), by_ids)
+    np.testing.assert_array_equal(tune_thresholds(np.eye(3)[ids], scores), by_ids)
+    booleans = rng.random(30) < 0.4
+    booleans[:2] = [True, False]
+    np.testing.assert_array_equal(
+        tune_threshold(booleans, scores[:, 0]),
+        tune_threshold(booleans.astype(float)[:, None], scores[:, :1]))
