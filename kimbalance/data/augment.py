@@ -10,7 +10,13 @@ per-batch `rng`.
 
 import numpy as np
 
-from kimbalance._validation import check_bool, check_float, check_int, invalid
+from kimbalance._validation import (
+    check_bool,
+    check_float,
+    check_int,
+    invalid,
+    parse_targets,
+)
 
 __all__ = ["RandomShiftFlip"]
 
@@ -36,7 +42,8 @@ class RandomShiftFlip:
         horizontal_flip: whether to mirror half of the images left-right.
         fill_value: the value of the pixels shifted in (0 by default).
         classes: None (augment every image) or the class ids to augment;
-            needs integer labels `y` of shape (N,) or (N, 1).
+            needs the batch's labels `y` as class ids (N,) / (N, 1) or one-hot
+            rows (read by the package's label parser).
 
     Raises:
         ValueError: for `max_shift < 0`, a non-bool `horizontal_flip`, a
@@ -61,20 +68,24 @@ class RandomShiftFlip:
         self.horizontal_flip = check_bool("horizontal_flip", horizontal_flip)
         self.fill_value = check_float("fill_value", fill_value)
         if classes is not None:
-            ids = np.asarray(classes)
-            if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype,
-                                                                   np.integer):
+            sequence = isinstance(classes, list | tuple | np.ndarray)
+            ids = np.asarray(classes) if sequence else None
+            if (ids is None or ids.ndim != 1 or ids.size == 0
+                    or not np.issubdtype(ids.dtype, np.integer)):
                 raise invalid("classes", "None or a non-empty list of int class ids",
                               classes)
-            classes = sorted(int(c) for c in ids)
+            if ids.min() < 0:
+                raise invalid("classes", "class ids >= 0", classes)
+            classes = sorted({int(c) for c in ids})
         self.classes = classes
 
     def __call__(self, x, y=None, rng=None):
         """Returns the augmented batch (a new array; `x` itself if a no-op)."""
-        x = np.asarray(x)
-        if x.ndim not in (3, 4):
-            raise invalid("x", "an image batch of shape (N, H, W) or (N, H, W, C)",
-                          f"<array of shape {x.shape}>")
+        images = np.asarray(x)
+        if images.ndim not in (3, 4) or images.dtype.kind not in "biuf":
+            raise invalid("x", "a numeric image batch of shape (N, H, W) or "
+                          f"(N, H, W, C) (got shape {images.shape})", x)
+        x = images
         if self.max_shift and self.max_shift >= min(x.shape[1], x.shape[2]):
             raise invalid("max_shift", f"a shift below the image size "
                           f"{x.shape[1:3]}", self.max_shift)
@@ -95,13 +106,11 @@ class RandomShiftFlip:
         if y is None:
             raise invalid("y", "the batch's labels when `classes` is set (the "
                           "generator passes them)", None)
-        labels = np.asarray(y)
-        if labels.ndim == 2 and labels.shape[1] == 1:
-            labels = labels[:, 0]
-        if labels.shape != (x.shape[0],):
-            raise invalid("y", f"integer labels of shape ({x.shape[0]},) with "
-                          "`classes`", f"<array of shape {labels.shape}>")
-        return np.isin(labels, self.classes)
+        targets = parse_targets(y, name="y")
+        if targets.ids is None or len(targets) != x.shape[0]:
+            raise invalid("y", f"{x.shape[0]} class ids or one-hot rows (one per "
+                          "image) with `classes`", y)
+        return np.isin(targets.ids, self.classes)
 
     def _transform(self, x, rng):
         n, height, width = x.shape[:3]

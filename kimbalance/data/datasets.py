@@ -29,8 +29,10 @@ import os
 import zlib
 
 import numpy as np
+from sklearn.datasets import load_digits
 
-from kimbalance._validation import check_bool, check_choice, invalid
+from kimbalance._validation import check_bool, check_choice, check_path, invalid
+from kimbalance.data.imbalance import stratified_split
 
 __all__ = [
     "Dataset",
@@ -161,7 +163,8 @@ def read_idx(path):
         (uint8, int8, int16, int32, float32 or float64).
 
     Raises:
-        ValueError: for a file that is not a valid IDX file.
+        ValueError: for a `path` that is not a str / `os.PathLike`, or a file
+            that is not a valid IDX file.
         FileNotFoundError: if `path` does not exist.
 
     Examples:
@@ -173,7 +176,7 @@ def read_idx(path):
     >>> read_idx(path).tolist()
     [7, 1, 2]
     """
-    path = os.fspath(path)
+    path = check_path("path", path)
     compressed = _is_gzip(path)
     try:
         with _open(path, compressed) as stream:
@@ -288,10 +291,6 @@ def _load_idx(name, directory, files):
 
 
 def _load_digits():
-    from sklearn.datasets import load_digits
-
-    from kimbalance.data.imbalance import stratified_split
-
     bunch = load_digits()
     # 0..16 intensities -> 0..255, exactly invertible: np.round(x / 255 * 16).
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
@@ -523,8 +522,8 @@ def load_dataset(name, *, data_dir=None, source="auto", download=False, splits=N
         `source` (where it was read from).
 
     Raises:
-        ValueError: for an unknown name, an invalid `source` / `splits`, or a
-            corrupt file.
+        ValueError: for an unknown name, a `data_dir` that is not a path, an
+            invalid `source` / `splits` / `download`, or a corrupt file.
         FileNotFoundError: when the dataset is not available locally; the
             message lists where it looked and the command that gets it.
 
@@ -537,6 +536,7 @@ def load_dataset(name, *, data_dir=None, source="auto", download=False, splits=N
     (255, ('0', '1', '2'))
     """
     name = _normalise_name(name)
+    data_dir = check_path("data_dir", data_dir, allow_none=True)
     check_choice("source", source, _SOURCES)
     check_bool("download", download)
     if name == "digits":
@@ -603,6 +603,7 @@ def available_datasets(data_dir=None):
     >>> available_datasets()["digits"]
     'scikit-learn (bundled)'
     """
+    data_dir = check_path("data_dir", data_dir, allow_none=True)
     found = {}
     for name in _REPORTED:
         if name == "digits":

@@ -133,6 +133,11 @@ def test_fit_with_augmented_generator():
     ({"fill_value": "black"}, r"argument `fill_value`.*Received: fill_value='black'"),
     ({"classes": []}, r"argument `classes`. Expected None or a non-empty list"),
     ({"classes": [0.5]}, r"argument `classes`.*Received: classes=\[0.5\]"),
+    ({"classes": [-1, 2]}, r"argument `classes`. Expected class ids >= 0. "
+                           r"Received: classes=\[-1, 2\]"),
+    ({"classes": "01"}, r"argument `classes`. Expected None or a non-empty list"),
+    ({"classes": True}, r"argument `classes`. Expected None or a non-empty list"),
+    ({"classes": [True]}, r"argument `classes`. Expected None or a non-empty list"),
 ])
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -140,8 +145,9 @@ def test_invalid_arguments(kwargs, match):
 
 
 def test_invalid_batches():
-    with pytest.raises(ValueError, match=r"argument `x`. Expected an image batch of "
-                                         r"shape \(N, H, W\)"):
+    with pytest.raises(ValueError, match=r"argument `x`. Expected a numeric image "
+                                         r"batch of shape \(N, H, W\) or \(N, H, W, "
+                                         r"C\) \(got shape \(4, 5\)\)"):
         RandomShiftFlip(1)(np.zeros((4, 5)))
     with pytest.raises(ValueError, match=r"argument `max_shift`. Expected a shift "
                                          r"below the image size \(3, 3\). Received: "
@@ -149,6 +155,23 @@ def test_invalid_batches():
         RandomShiftFlip(3)(np.zeros((2, 3, 3)))
     with pytest.raises(ValueError, match=r"argument `y`. Expected the batch's labels"):
         RandomShiftFlip(1, classes=[1])(np.zeros((2, 4, 4)))
-    with pytest.raises(ValueError, match=r"argument `y`. Expected integer labels of "
-                                         r"shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"argument `y`. Expected 2 class ids or "
+                                         r"one-hot rows \(one per image\)"):
         RandomShiftFlip(1, classes=[1])(np.zeros((2, 4, 4)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"argument `y`. Expected 2 class ids or "
+                                         r"one-hot rows.*Received: y=\[0, 1, 1\]"):
+        RandomShiftFlip(1, classes=[1])(np.zeros((2, 4, 4)), [0, 1, 1])
+    with pytest.raises(ValueError, match=r"argument `y`. Expected finite labels"):
+        RandomShiftFlip(1, classes=[1])(np.zeros((2, 4, 4)), [0.0, np.nan])
+    with pytest.raises(ValueError, match=r"argument `x`. Expected a numeric image"):
+        RandomShiftFlip(1)(np.full((2, 4, 4), "a"))
+
+
+def test_classes_read_one_hot_labels_like_ids():
+    x = np.arange(4 * 4 * 4, dtype="float32").reshape(4, 4, 4)
+    ids = np.array([0, 2, 1, 2])
+    augment = RandomShiftFlip(1, classes=[2])
+    by_ids = augment(x, ids, rng=np.random.default_rng(3))
+    by_one_hot = augment(x, np.eye(3)[ids], rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(by_ids, by_one_hot)
+    np.testing.assert_array_equal(by_ids[[0, 2]], x[[0, 2]])

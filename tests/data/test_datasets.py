@@ -375,6 +375,14 @@ def test_unknown_tfds_name(tfds):
     (("cifar10",), dict(splits="train"), r"`splits`.*a pair of TFDS split names"),
     (("cifar10",), dict(splits=("train",)), r"`splits`.*Received: splits=\('train',"),
     (("mnist",), dict(splits=("train", "test")), r"`splits`.*None for IDX files"),
+    # Before: os.fspath(3) raised a bare TypeError deep inside the loader.
+    (("mnist",), dict(data_dir=3), r"argument `data_dir`. Expected a path \(a str "
+     r"or os.PathLike\) or None. Received: data_dir=3"),
+    (("digits",), dict(data_dir=b"/tmp"), r"argument `data_dir`. Expected a path"),
+    (("mnist",), dict(data_dir=""), r"argument `data_dir`. Expected a non-empty "
+     r"path"),
+    (("digits",), dict(download=1), r"`download`. Expected a bool. "
+     r"Received: download=1"),
 ])
 def test_load_dataset_bad_arguments(args, kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
@@ -392,3 +400,12 @@ def test_available_datasets_finds_prepared_tfds_data(tmp_path):
     assert found["cifar100"] is None
     assert found["mnist"] == str(tmp_path / "mnist")
     assert set(found) == {"digits", "fashion_mnist", "mnist", "cifar10", "cifar100"}
+
+
+def test_path_arguments_must_be_paths():
+    with pytest.raises(ValueError, match=r"argument `path`. Expected a path \(a str "
+                       r"or os.PathLike\). Received: path=3"):
+        read_idx(3)
+    with pytest.raises(ValueError, match=r"argument `data_dir`. Expected a path.*"
+                       r"Received: data_dir=\['/tmp'\]"):
+        available_datasets(["/tmp"])
