@@ -48,6 +48,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+import kimbalance.data._random as _random
 from kimbalance._validation import (
     MAX_COUNT,
     Targets,
@@ -57,7 +58,6 @@ from kimbalance._validation import (
     invalid,
     parse_targets,
 )
-from kimbalance.data import _random
 
 __all__ = [
     "SAMPLERS",

@@ -33,8 +33,8 @@ import numbers
 
 import numpy as np
 
+import kimbalance.data._random as _random
 from kimbalance._validation import check_bool, check_int, invalid
-from kimbalance.data import _random
 from kimbalance.data.samplers import Sampler
 
 __all__ = ["ShardLayout", "ShardedSampler", "shard_batch_indices"]
