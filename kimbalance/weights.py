@@ -168,7 +168,7 @@ def resolve_class_weight(class_weight, num_classes, counts=None, name="class_wei
 
     A scheme name needs `counts`. A dict must give a weight for every class
     0..C-1 (like `model.fit(class_weight=...)`, but a missing key is an error
-    rather than a silent weight).
+    rather than a silent weight). Weights are finite, >= 0 and not all 0.
     """
     if isinstance(class_weight, str):
         check_choice(name, class_weight, SCHEMES)
@@ -181,9 +181,11 @@ def resolve_class_weight(class_weight, num_classes, counts=None, name="class_wei
         if keys != set(range(num_classes)):
             expected = f"a dict with one weight for each class 0..{num_classes - 1}"
             raise invalid(name, expected, class_weight)
-        class_weight = [class_weight[c] for c in range(num_classes)]
+        values = [class_weight[c] for c in range(num_classes)]
+    else:
+        values = class_weight
     try:
-        arr = np.asarray(class_weight, dtype=np.float64)
+        arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise invalid(name, "a scheme name, a dict or a 1-D sequence of weights",
                       class_weight) from None
@@ -191,6 +193,9 @@ def resolve_class_weight(class_weight, num_classes, counts=None, name="class_wei
         raise invalid(name, f"{num_classes} weights (one per class)", class_weight)
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise invalid(name, "finite weights >= 0", class_weight)
+    if not np.any(arr > 0):
+        raise invalid(name, "weights with at least one > 0 (all-zero weights make "
+                      "every sample weight 0)", class_weight)
     return arr
 
 

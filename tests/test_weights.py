@@ -302,6 +302,10 @@ BAD_INPUT = {
     "sample_weights_class_weight_nan": (
         lambda: sample_weights([0, 1], [1.0, float("nan")]),
         r"argument `class_weight`. Expected finite weights >= 0"),
+    "class_weight_all_zero": (
+        lambda: sample_weights([0, 1], {0: 0.0, 1: 0.0}),
+        r"argument `class_weight`. Expected weights with at least one > 0 \(all-zero "
+        r"weights make every sample weight 0\). Received: class_weight=\{0: 0.0"),
     "sample_weights_id_beyond_weights": (
         lambda: sample_weights([0, 2], [1.0, 2.0]),
         r"argument `y`. Expected class ids in \[0, 2\) \(one weight per class in "

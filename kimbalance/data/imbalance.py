@@ -496,14 +496,14 @@ def binary_subset(y, positive, negative, ratio, *, num_negative=None, seed=0):
     else:
         check_int("num_negative", num_negative, low=1)
         if num_negative > n_neg_avail:
-            raise invalid("num_negative", f"<= the {n_neg_avail} samples of class "
-                          f"{negative} in y", num_negative)
+            raise invalid("num_negative", f"an int <= the {n_neg_avail} samples of "
+                          f"class {negative} in y", num_negative)
     num_positive = int(num_negative / ratio)
     if num_positive < 1:
-        raise invalid("ratio", f"<= num_negative={num_negative} so at least one "
-                      "positive sample is kept", ratio)
+        raise invalid("ratio", f"a ratio <= num_negative={num_negative} so at "
+                      "least one positive sample is kept", ratio)
     if num_positive > n_pos_avail:
-        raise invalid("num_negative", f"<= {int(n_pos_avail * ratio)} (class "
+        raise invalid("num_negative", f"an int <= {int(n_pos_avail * ratio)} (class "
                       f"{positive} has {n_pos_avail} samples, {ratio:g} negatives "
                       "each)", num_negative)
     binary = np.full(labels.shape[0], -1, dtype=np.int64)
