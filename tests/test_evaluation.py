@@ -4,6 +4,8 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from imblearn.metrics import geometric_mean_score
 from sklearn import metrics as skm
 
@@ -415,3 +417,26 @@ def test_one_hot_width_must_match_the_predictions():
     with pytest.raises(ValueError, match=r"argument `y`. Expected one-hot rows of 3 "
                        r"columns, one per class \(as model_or_predictions says\)"):
         evaluate(_LOGITS, np.eye(4)[[0, 1]])
+
+
+@settings(max_examples=15)
+@given(num_samples=st.integers(1, 60), num_classes=st.integers(2, 9),
+       seed=st.integers(0, 2**32 - 1), form=st.sampled_from(["ids", "one_hot",
+                                                            "column"]))
+def test_scores_match_sklearn_for_random_labels(num_samples, num_classes, seed,
+                                                form):
+    # The O(C) per-class counts give the confusion-matrix scores exactly.
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, num_classes, size=num_samples)
+    scores = rng.normal(size=(num_samples, num_classes))
+    labels = {"ids": y, "one_hot": np.eye(num_classes)[y], "column": y[:, None]}
+    report = evaluate(scores, labels[form])
+    expected = _sklearn_oracle(y, scores.argmax(axis=1), num_classes)
+    for name in ("accuracy", "balanced_accuracy", "g_mean", "macro_f1"):
+        np.testing.assert_allclose(getattr(report, name), expected[name],
+                                   rtol=1e-12, atol=1e-15, err_msg=name)
+    for name in ("precision", "recall", "f1", "support", "confusion_matrix"):
+        np.testing.assert_allclose(getattr(report, name), expected[name],
+                                   rtol=1e-12, err_msg=name)
+    lean = evaluate(scores, y, confusion_matrix=False)
+    assert lean.confusion_matrix is None and lean.summary() == report.summary()
