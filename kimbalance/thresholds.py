@@ -145,11 +145,11 @@ def tune_thresholds(y_true, y_score, *, metric="f1", beta=1.0, return_scores=Fal
     """
     kind, target, function = _resolve_metric(metric)
     beta = check_float("beta", beta, low=0.0, low_inclusive=False)
-    y_true, y_score = _label_columns(y_true, y_score)
-    thresholds = np.empty(y_score.shape[1])
-    scores = np.empty(y_score.shape[1])
-    for j in range(y_score.shape[1]):
-        column = y_true[:, j]
+    columns, score_columns = _label_columns(y_true, y_score)
+    thresholds = np.empty(score_columns.shape[1])
+    scores = np.empty(score_columns.shape[1])
+    for j in range(score_columns.shape[1]):
+        column = columns[:, j]
         if column.min() == column.max():
             raise invalid(
                 "y_true",
@@ -157,7 +157,7 @@ def tune_thresholds(y_true, y_score, *, metric="f1", beta=1.0, return_scores=Fal
                 f"{j} has {'no negatives' if column.min() else 'no positives'})",
                 y_true,
             )
-        thresholds[j], scores[j] = _tune(column, y_score[:, j], kind, target,
+        thresholds[j], scores[j] = _tune(column, score_columns[:, j], kind, target,
                                          function, beta, metric, label=j)
     return (thresholds, scores) if return_scores else thresholds
 
@@ -245,14 +245,14 @@ def prior_correction(probs, train_priors, test_priors=None):
 
 
 def _binary_inputs(y_true, y_score):
-    y_true = _binary_labels("y_true", y_true)
-    y_score = _score_column("y_score", y_score)
-    if y_true.shape[0] != y_score.shape[0]:
-        raise invalid("y_score", f"{y_true.shape[0]} scores, one per label of y_true "
-                      f"(got {y_score.shape[0]})", y_score)
-    if y_true.min() == y_true.max():
+    labels = _binary_labels("y_true", y_true)
+    scores = _score_column("y_score", y_score)
+    if labels.shape[0] != scores.shape[0]:
+        raise invalid("y_score", f"{labels.shape[0]} scores, one per label of y_true "
+                      f"(got {scores.shape[0]})", y_score)
+    if labels.min() == labels.max():
         raise invalid("y_true", "both classes (0 and 1) present", y_true)
-    return y_true, y_score
+    return labels, scores
 
 
 def _binary_labels(name, values):

@@ -338,3 +338,14 @@ def test_label_forms_agree():
     np.testing.assert_array_equal(
         tune_threshold(booleans, scores[:, 0]),
         tune_threshold(booleans.astype(float)[:, None], scores[:, :1]))
+
+
+def test_messages_show_y_true_as_given():
+    # Before: the one-hot matrix built from the class ids was shown.
+    with pytest.raises(ValueError, match=r"argument `y_true`. Expected positives and "
+                       r"negatives in every label column \(label 2 has no "
+                       r"positives\). Received: y_true=\[0, 0, 1\]"):
+        tune_thresholds([0, 0, 1], np.full((3, 3), 0.5))
+    with pytest.raises(ValueError, match=r"argument `y_true`. Expected both classes "
+                       r"\(0 and 1\) present. Received: y_true=\[\[True\], \[True\]\]"):
+        tune_threshold([[True], [True]], [0.1, 0.2])
