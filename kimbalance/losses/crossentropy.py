@@ -65,8 +65,9 @@ def weighted_categorical_crossentropy(y_true, y_pred, *, class_weight=None,
         y_true: class ids of shape (N,) or (N, 1) (or y_pred's shape without
             its last axis), or one-hot / soft labels shaped like `y_pred`.
         y_pred: logits (`from_logits=True`) or probabilities, shape (N, C).
-        class_weight: None (all 1) or C weights >= 0 (a list, array or a dict
-            `{class: weight}` with every class 0..C-1).
+        class_weight: None (all 1) or C weights in [0, 1e12], not all 0
+            (a list, array or a dict `{class: weight}` with every class
+            0..C-1).
         from_logits: whether `y_pred` holds logits.
         label_smoothing: in [0, 1]; targets become `y * (1 - ls) + ls / C`.
         ignore_class: a class id whose samples get loss 0 (class ids only).
@@ -78,6 +79,8 @@ def weighted_categorical_crossentropy(y_true, y_pred, *, class_weight=None,
         ValueError: for a `class_weight` whose length is not C, negative
             weights, `label_smoothing` outside [0, 1], or labels whose shape
             fits neither form.
+        ValueError: naming `y_true`, for label values that break the
+            rules of `kimbalance.losses` (checked when they are concrete).
 
     Examples:
 
@@ -148,8 +151,9 @@ class WeightedCategoricalCrossentropy(IgnoreClassLoss):
     `sample_weight`, masks and `tf.distribute` scaling apply as usual).
 
     Args:
-        class_weight: None or C weights >= 0 (list, array or `{class: weight}`
-            dict); `kimbalance.weights.class_weights` computes common schemes.
+        class_weight: None or C weights in [0, 1e12], not all 0 (list,
+            array or `{class: weight}` dict);
+            `kimbalance.weights.class_weights` computes common schemes.
         from_logits: whether `y_pred` holds logits.
         label_smoothing: in [0, 1].
         ignore_class: a class id to leave out (class-id labels only).
@@ -160,7 +164,8 @@ class WeightedCategoricalCrossentropy(IgnoreClassLoss):
             a mixed-precision policy).
 
     Raises:
-        ValueError: for invalid arguments, when constructed.
+        ValueError: for invalid arguments, when constructed; for label
+            values that break the rules of `kimbalance.losses`, when called.
 
     Examples:
 
@@ -243,7 +248,7 @@ def weighted_binary_crossentropy(y_true, y_pred, *, pos_weight=None, neg_weight=
         y_true: 0/1 (or soft) labels shaped like `y_pred`; (N,) labels are
             accepted for (N, 1) outputs.
         y_pred: logits or probabilities, shape (N, L) or (N,).
-        pos_weight: None (1), a float >= 0, or L floats >= 0 (one per label);
+        pos_weight: None (1), a float in [0, 1e12], or L of them (per label);
             `kimbalance.weights.pos_weights(y)` gives torch's neg/pos ratio.
         neg_weight: the same for the negative term.
         from_logits: whether `y_pred` holds logits (then computed with
@@ -256,6 +261,8 @@ def weighted_binary_crossentropy(y_true, y_pred, *, pos_weight=None, neg_weight=
     Raises:
         ValueError: for negative or non-finite weights, a weight list whose
             length is not L, or `label_smoothing` outside [0, 1].
+        ValueError: naming `y_true`, for label values that break the
+            rules of `kimbalance.losses` (checked when they are concrete).
 
     Examples:
 
@@ -295,8 +302,8 @@ class WeightedBinaryCrossentropy(KimbalanceLoss):
     `sample_weight` with `reduction="mean_with_sample_weight"`.
 
     Args:
-        pos_weight: None, a float >= 0, or one float >= 0 per label.
-        neg_weight: None, a float >= 0, or one float >= 0 per label.
+        pos_weight: None, a float in [0, 1e12], or one per label.
+        neg_weight: None, a float in [0, 1e12], or one per label.
         from_logits: whether `y_pred` holds logits.
         label_smoothing: in [0, 1].
         reduction: a Keras reduction.
@@ -305,7 +312,8 @@ class WeightedBinaryCrossentropy(KimbalanceLoss):
             a mixed-precision policy).
 
     Raises:
-        ValueError: for invalid arguments, when constructed.
+        ValueError: for invalid arguments, when constructed; for label
+            values that break the rules of `kimbalance.losses`, when called.
 
     Examples:
 

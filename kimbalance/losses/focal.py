@@ -93,8 +93,9 @@ def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=Fal
     Args:
         y_true: class ids (N,) / (N, 1), or one-hot / soft labels (N, C).
         y_pred: logits or probabilities, shape (N, C).
-        gamma: the focusing parameter, >= 0.
-        alpha: None (1), a float >= 0 for every class, or C floats >= 0.
+        gamma: the focusing parameter, in [0, 1e4].
+        alpha: None (1), a float in (0, 1e12] for every class, or C floats
+            in [0, 1e12], not all 0.
         from_logits: whether `y_pred` holds logits.
         label_smoothing: in [0, 1], as in Keras.
         ignore_class: a class id whose samples get loss 0 (class ids only).
@@ -105,6 +106,8 @@ def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=Fal
     Raises:
         ValueError: for `gamma < 0`, negative or wrong-length `alpha`,
             `label_smoothing` outside [0, 1] or labels of the wrong shape.
+        ValueError: naming `y_true`, for label values that break the
+            rules of `kimbalance.losses` (checked when they are concrete).
 
     Examples:
 
@@ -169,8 +172,9 @@ class FocalCrossentropy(IgnoreClassLoss):
     as `sample_weight` and use `reduction="mean_with_sample_weight"`.
 
     Args:
-        gamma: the focusing parameter, >= 0 (0 with `alpha=None` is CE).
-        alpha: None, a float >= 0, or one float >= 0 per class.
+        gamma: the focusing parameter, in [0, 1e4] (0 with `alpha=None` is CE).
+        alpha: None, a float in (0, 1e12], or one float in [0, 1e12] per
+            class, not all 0.
         from_logits: whether `y_pred` holds logits.
         label_smoothing: in [0, 1].
         ignore_class: a class id to leave out (class-id labels only).
@@ -180,7 +184,8 @@ class FocalCrossentropy(IgnoreClassLoss):
             a mixed-precision policy).
 
     Raises:
-        ValueError: for invalid arguments, when constructed.
+        ValueError: for invalid arguments, when constructed; for label
+            values that break the rules of `kimbalance.losses`, when called.
 
     Examples:
 
@@ -232,7 +237,7 @@ def sigmoid_focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=0.25,
         y_true: 0/1 (or soft) labels shaped like `y_pred`; (N,) labels are
             accepted for (N, 1) outputs.
         y_pred: logits or probabilities, shape (N, L) or (N,).
-        gamma: the focusing parameter, >= 0.
+        gamma: the focusing parameter, in [0, 1e4].
         alpha: None, a float in [0, 1], or L floats in [0, 1] (per label).
         from_logits: whether `y_pred` holds logits.
 
@@ -242,6 +247,8 @@ def sigmoid_focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=0.25,
     Raises:
         ValueError: for `gamma < 0`, `alpha` outside [0, 1] or of the wrong
             length, or labels of the wrong shape.
+        ValueError: naming `y_true`, for label values that break the
+            rules of `kimbalance.losses` (checked when they are concrete).
 
     Examples:
 
@@ -287,7 +294,7 @@ class SigmoidFocalCrossentropy(KimbalanceLoss):
     `w` as `sample_weight` with `reduction="mean_with_sample_weight"`.
 
     Args:
-        gamma: the focusing parameter, >= 0.
+        gamma: the focusing parameter, in [0, 1e4].
         alpha: None, a float in [0, 1], or one float in [0, 1] per label.
         from_logits: whether `y_pred` holds logits.
         reduction: a Keras reduction.
@@ -296,7 +303,8 @@ class SigmoidFocalCrossentropy(KimbalanceLoss):
             a mixed-precision policy).
 
     Raises:
-        ValueError: for invalid arguments, when constructed.
+        ValueError: for invalid arguments, when constructed; for label
+            values that break the rules of `kimbalance.losses`, when called.
 
     Examples:
 

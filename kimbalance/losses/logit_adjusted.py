@@ -63,6 +63,8 @@ def logit_adjusted_crossentropy(y_true, y_pred, *, class_priors, tau=1.0,
         ValueError: for priors that are zero, negative, non-finite or not one
             per class of `y_pred`, `tau` outside [0, 1e4], or invalid label
             values (see `kimbalance.losses`).
+        ValueError: naming `y_true`, for label values that break the
+            rules of `kimbalance.losses` (checked when they are concrete).
 
     Examples:
 
@@ -118,7 +120,8 @@ class LogitAdjustedCrossentropy(KimbalanceLoss):
             a mixed-precision policy).
 
     Raises:
-        ValueError: for invalid arguments, when constructed.
+        ValueError: for invalid arguments, when constructed; for label
+            values that break the rules of `kimbalance.losses`, when called.
 
     Examples:
 

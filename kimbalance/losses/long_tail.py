@@ -101,9 +101,10 @@ def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
         y_pred: cosine logits (N, C) in [-1, 1], e.g. the output of
             `kimbalance.layers.CosineDense`.
         class_counts: training samples per class, C values > 0.
-        max_margin: the largest margin (`max_m` in the official code), >= 0.
+        max_margin: the largest margin (`max_m` in the official code), in
+            [0, 1e4].
             `max_margin=0` gives `CE(scale * z)`.
-        scale: the logit scale `s` (> 0) applied after the margin.
+        scale: the logit scale `s`, in (0, 1e4], applied after the margin.
         class_weight: None, C per-class weights, a dict `{class: weight}` or a
             scheme name of `kimbalance.weights.class_weights` (computed from
             `class_counts`). Multiplies each sample's loss by `w_{y_i}`.
@@ -116,6 +117,8 @@ def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
             `scale <= 0`, a `class_weight` of the wrong length, labels of the
             wrong rank, or `class_counts` whose length is not the number of
             classes of `y_pred`.
+        ValueError: naming `y_true`, for label values that break the
+            rules of `kimbalance.losses` (checked when they are concrete).
 
     Examples:
 
@@ -159,7 +162,8 @@ def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
         y_true: class ids (N,) or (N, 1), or one-hot / soft labels (N, C).
         y_pred: logits (N, C).
         class_counts: training samples per class, C values > 0.
-        gamma: the temperature exponent, >= 0; `gamma=0` is plain
+        gamma: the temperature exponent, >= 0 with temperatures <= 1e30;
+            `gamma=0` is plain
             cross-entropy.
 
     Returns:
@@ -169,6 +173,8 @@ def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
         ValueError: for counts <= 0 or non-finite, `gamma < 0`, labels of the
             wrong rank, or `class_counts` whose length is not the number of
             classes of `y_pred`.
+        ValueError: naming `y_true`, for label values that break the
+            rules of `kimbalance.losses` (checked when they are concrete).
 
     Examples:
 
@@ -219,8 +225,8 @@ class LDAMLoss(KimbalanceLoss):
 
     Args:
         class_counts: training samples per class, C values > 0.
-        max_margin: the largest margin, >= 0 (0.5 in the paper).
-        scale: the logit scale, > 0 (30 in the official code).
+        max_margin: the largest margin, in [0, 1e4] (0.5 in the paper).
+        scale: the logit scale, in (0, 1e4] (30 in the official code).
         class_weight: None, C per-class weights, a dict `{class: weight}` or a
             scheme name of `kimbalance.weights.class_weights`.
         reduction: a Keras reduction; see above.
@@ -229,7 +235,7 @@ class LDAMLoss(KimbalanceLoss):
             under mixed precision policies).
 
     Raises:
-        ValueError: for invalid arguments (see `ldam_loss`).
+        ValueError: for invalid arguments or label values (see `ldam_loss`).
 
     Examples:
 
@@ -272,14 +278,14 @@ class CDTLoss(KimbalanceLoss):
 
     Args:
         class_counts: training samples per class, C values > 0.
-        gamma: the temperature exponent, >= 0.
+        gamma: the temperature exponent, >= 0 (temperatures <= 1e30).
         reduction: a Keras reduction.
         name: the loss name.
         dtype: the dtype of the loss computation (float32 by default, also
             under mixed precision policies).
 
     Raises:
-        ValueError: for invalid arguments (see `cdt_loss`).
+        ValueError: for invalid arguments or label values (see `cdt_loss`).
 
     Examples:
 

@@ -125,8 +125,8 @@ def asymmetric_loss(y_true, y_pred, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
     Args:
         y_true: multi-hot targets (N, L).
         y_pred: logits (N, L), or probabilities when `from_logits=False`.
-        gamma_neg: the focusing exponent of negatives, >= 0.
-        gamma_pos: the focusing exponent of positives, >= 0.
+        gamma_neg: the focusing exponent of negatives, in [0, 1e4].
+        gamma_pos: the focusing exponent of positives, in [0, 1e4].
         clip: the probability margin of negatives, in [0, 1); 0 turns the
             shift off.
         eps: the lower clamp of the probabilities inside the logs, in (0, 1).
@@ -148,6 +148,8 @@ def asymmetric_loss(y_true, y_pred, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
         ValueError: for `gamma_neg < 0`, `gamma_pos < 0`, `clip` outside
             [0, 1), `eps` outside (0, 1), non-bool flags, or `y_true` /
             `y_pred` of the wrong shape.
+        ValueError: naming `y_true`, for label values that break the
+            rules of `kimbalance.losses` (checked when they are concrete).
 
     Examples:
 
@@ -283,13 +285,14 @@ def distribution_balanced_loss(y_true, y_pred, *, label_counts, num_samples,
             the initial bias needs (the official `train_num`); every count must
             be below it when `init_bias > 0`.
         rebalance: whether to apply the rebalanced weighting.
-        map_alpha: the weight floor `alpha` of the mapping, >= 0.
-        map_beta: the slope `beta` of the mapping, >= 0.
-        map_gamma: the shift `gamma` of the mapping.
-        neg_scale: the negative-logit scale `lambda`, > 0 (1 turns it off).
-        init_bias: the bias factor `kappa`, >= 0 (0 turns the bias off).
-        focal_gamma: the focal exponent, >= 0 (0 turns focusing off).
-        balance_param: the constant factor of the focal term, > 0.
+        map_alpha: the weight floor `alpha` of the mapping, in [0, 1e12].
+        map_beta: the slope `beta` of the mapping, in [0, 1e4].
+        map_gamma: the shift `gamma` of the mapping, in [-1e4, 1e4].
+        neg_scale: the negative-logit scale `lambda`, in [1e-4, 1e4] (1
+            turns it off).
+        init_bias: the bias factor `kappa`, in [0, 1e4] (0 turns it off).
+        focal_gamma: the focal exponent, in [0, 1e4] (0 turns focusing off).
+        balance_param: the constant factor of the focal term, in (0, 1e12].
 
     Returns:
         A float tensor of shape (N,).
@@ -299,6 +302,8 @@ def distribution_balanced_loss(y_true, y_pred, *, label_counts, num_samples,
             `num_samples < 1`, invalid hyperparameters, `y_true` / `y_pred` of
             the wrong shape, or `label_counts` whose length is not the number
             of labels of `y_pred`.
+        ValueError: naming `y_true`, for label values that break the
+            rules of `kimbalance.losses` (checked when they are concrete).
 
     Examples:
 
@@ -360,8 +365,8 @@ class AsymmetricLoss(KimbalanceLoss):
     `w` as `sample_weight` with `reduction="mean_with_sample_weight"`.
 
     Args:
-        gamma_neg: the focusing exponent of negatives, >= 0.
-        gamma_pos: the focusing exponent of positives, >= 0.
+        gamma_neg: the focusing exponent of negatives, in [0, 1e4].
+        gamma_pos: the focusing exponent of positives, in [0, 1e4].
         clip: the probability margin of negatives, in [0, 1).
         eps: the lower clamp of the probabilities inside the logs, in (0, 1).
         from_logits: whether predictions are logits (default True).
@@ -374,7 +379,7 @@ class AsymmetricLoss(KimbalanceLoss):
             under mixed precision policies).
 
     Raises:
-        ValueError: for invalid arguments (see `asymmetric_loss`).
+        ValueError: for invalid arguments or label values (see `asymmetric_loss`).
 
     Examples:
 
@@ -422,20 +427,21 @@ class DistributionBalancedLoss(KimbalanceLoss):
         label_counts: positive training samples per label, L values > 0.
         num_samples: the number of training samples (for the initial bias).
         rebalance: whether to apply the rebalanced weighting.
-        map_alpha: the weight floor of the mapping, >= 0.
-        map_beta: the slope of the mapping, >= 0.
+        map_alpha: the weight floor of the mapping, in [0, 1e12].
+        map_beta: the slope of the mapping, in [0, 1e4].
         map_gamma: the shift of the mapping.
-        neg_scale: the negative-logit scale, > 0.
-        init_bias: the bias factor, >= 0.
-        focal_gamma: the focal exponent, >= 0.
-        balance_param: the constant factor of the focal term, > 0.
+        neg_scale: the negative-logit scale, in [1e-4, 1e4].
+        init_bias: the bias factor, in [0, 1e4].
+        focal_gamma: the focal exponent, in [0, 1e4].
+        balance_param: the constant factor of the focal term, in (0, 1e12].
         reduction: a Keras reduction.
         name: the loss name.
         dtype: the dtype of the loss computation (float32 by default, also
             under mixed precision policies).
 
     Raises:
-        ValueError: for invalid arguments (see `distribution_balanced_loss`).
+        ValueError: for invalid arguments or label values (see
+            `distribution_balanced_loss`).
 
     Examples:
 
