@@ -26,6 +26,7 @@ import numpy as np
 
 from kimbalance._validation import (
     as_label_array,
+    check_bool,
     check_float,
     check_priors,
     check_vector,
@@ -145,6 +146,7 @@ def tune_thresholds(y_true, y_score, *, metric="f1", beta=1.0, return_scores=Fal
     """
     kind, target, function = _resolve_metric(metric)
     beta = check_float("beta", beta, low=0.0, low_inclusive=False)
+    return_scores = check_bool("return_scores", return_scores)
     columns, score_columns = _label_columns(y_true, y_score)
     thresholds = np.empty(score_columns.shape[1])
     scores = np.empty(score_columns.shape[1])

@@ -349,3 +349,10 @@ def test_messages_show_y_true_as_given():
     with pytest.raises(ValueError, match=r"argument `y_true`. Expected both classes "
                        r"\(0 and 1\) present. Received: y_true=\[\[True\], \[True\]\]"):
         tune_threshold([[True], [True]], [0.1, 0.2])
+
+
+def test_return_scores_is_a_bool():
+    # Before: return_scores="no" was truthy and returned a tuple.
+    with pytest.raises(ValueError, match=r"argument `return_scores`. Expected a bool. "
+                       r"Received: return_scores='no'"):
+        tune_thresholds([[0, 1], [1, 0]], np.eye(2), return_scores="no")
