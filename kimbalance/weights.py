@@ -16,6 +16,15 @@ With `allow_missing=True`, a class with n_c = 0 gets weight 0 and the scaled
 schemes sum to the number of *present* classes instead (so the mean weight of a
 present class stays 1); `"balanced"` keeps N / (C * n_c) with C all classes,
 as sklearn would if it allowed absent classes.
+
+Counts are whole numbers in [0, 2**53] (`kimbalance._validation.check_counts`,
+the package's one count validator) and every returned weight is finite for
+any valid `counts`, `power` and `beta`: the scaled schemes divide each raw
+weight by that of the rarest class before summing (`n**-power` as
+`exp(-power * (log n - log n_min))`), so `power=1000` or counts near 2**53
+cannot underflow to 0 / 0. Labels are read by the package's one label parser
+(`kimbalance._validation.parse_targets`), with the same rules and messages as
+the samplers, the generator, `kimbalance.data.describe` and `evaluate`.
 """
 
 import numpy as np
@@ -85,8 +94,10 @@ def class_weights(counts, scheme="balanced", *, beta=0.9999, power=0.5,
         A float64 array of shape (C,).
 
     Raises:
-        ValueError: for an unknown scheme, bad hyperparameters or a class with
-            zero count (unless `allow_missing`).
+        ValueError: for an unknown scheme, bad hyperparameters, counts that are
+            negative, fractional, non-finite or above 2**53, a non-bool
+            `allow_missing`, or a class with zero count (unless
+            `allow_missing`).
 
     Examples:
 
