@@ -17,14 +17,13 @@ schemes sum to the number of *present* classes instead (so the mean weight of a
 present class stays 1); `"balanced"` keeps N / (C * n_c) with C all classes,
 as sklearn would if it allowed absent classes.
 
-Counts are whole numbers in [0, 2**53] (`kimbalance._validation.check_counts`,
-the package's one count validator) and every returned weight is finite for
-any valid `counts`, `power` and `beta`: the scaled schemes divide each raw
-weight by that of the rarest class before summing (`n**-power` as
-`exp(-power * (log n - log n_min))`), so `power=1000` or counts near 2**53
-cannot underflow to 0 / 0. Labels are read by the package's one label parser
-(`kimbalance._validation.parse_targets`), with the same rules and messages as
-the samplers, the generator, `kimbalance.data.describe` and `evaluate`.
+Counts are whole numbers in [0, 2**53] (the package's one count validator)
+and every returned weight is finite for any valid `counts`, `power` and
+`beta`: the scaled schemes divide each raw weight by that of the rarest class
+before summing (`n**-power` as `exp(-power * (log n - log n_min))`), so
+`power=1000` or counts near 2**53 cannot underflow to 0 / 0. Labels are read
+by the package's one label parser, with the same rules and messages as the
+samplers, the generator, `kimbalance.data.describe` and `evaluate`.
 """
 
 import numpy as np
