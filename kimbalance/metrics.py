@@ -16,16 +16,32 @@ Inputs, on every metric:
   `score >= threshold` (default `0.5` for probabilities; pass
   `threshold=0.0` for logits). `>=` is the convention of
   `kimbalance.thresholds`.
-- `y_true`: class ids of shape `(...)` or `(..., 1)` (ints or floats), or
-  one-hot labels of shape `(..., num_classes)` (the class is the argmax; an
-  all-zero row counts as no label and is skipped).
-- `sample_weight`: optional, broadcastable to the labels' shape.
+- `y_true`: the label forms of `kimbalance.evaluate`: class ids of shape
+  `(...)` or `(..., 1)` (ints, or floats holding whole numbers), or one-hot
+  labels of shape `(..., num_classes)` (0/1 values, exactly one 1 per row).
+- `sample_weight`: optional, finite and >= 0, broadcastable to the labels'
+  shape.
 
-Class ids outside `[0, num_classes)` are masked out (they add nothing to the
-matrix) when labels are backend tensors, which may be traced inside a
-compiled train step where values cannot be checked; negative ids therefore
-work as "ignore" labels. Labels given as NumPy arrays or Python lists are
-checked eagerly and raise a `ValueError` instead.
+**Checked when values are concrete.** When the values can be read (NumPy
+arrays, lists, eager backend tensors: a direct `update_state` call, or a
+torch `fit` / `evaluate`, which run eagerly unless `jit_compile=True`),
+`update_state` raises a `ValueError` naming the argument and the bad values,
+identically on every backend, for: class ids outside `[0, num_classes)`
+(negative ids and int64 ids >= 2**32 included: they are checked before any
+int32 cast), fractional, NaN or infinite labels, one-hot rows with values
+other than 0/1 or without exactly one 1, `y_pred` with NaN, and
+`sample_weight` with NaN, infinite or negative values.
+
+**Under jit** (the compiled train / test step of `fit` and `evaluate` on jax
+and tensorflow, torch with `jit_compile=True`, or any `jax.jit` /
+`tf.function`), values cannot be read and nothing value-dependent raises.
+Instead: labels that are not class ids in `[0, num_classes)` (negative, too
+large, fractional or NaN ids; all-zero one-hot rows) add nothing to the
+matrix (they are masked, compared before any int32 cast, so a large int64
+id never wraps into range); other one-hot rows count as their argmax; a NaN
+in `y_pred`, or a NaN, infinite or negative `sample_weight`, makes the
+matrix non-finite or negative and `result()` NaN until `reset_state()`, so a
+broken epoch never reads as a plausible score.
 
 A class with no samples and no predictions in the epoch (or only samples of
 weight 0) is skipped, as sklearn and imblearn skip classes absent from both
@@ -33,13 +49,139 @@ weight 0) is skipped, as sklearn and imblearn skip classes absent from both
 to 2**24 (about 16.7 million) unit-weight samples.
 """
 
+import sys
+
+import keras
 import numpy as np
 from keras import metrics, ops
 
 from kimbalance._api import export
-from kimbalance._validation import check_float, check_int, invalid
+from kimbalance._validation import check_float, check_int, invalid, parse_targets
 
 __all__ = ["BalancedAccuracy", "GeometricMean", "MacroF1"]
+
+# The confusion matrix holds num_classes**2 float32 cells: 2**15 classes are
+# 4 GiB already, more would fail deep inside the backend's allocator.
+_MAX_CLASSES = 2**15
+
+
+# A tuple, not a `|` union: torch dynamo traces isinstance on tuples.
+_HOST_TYPES = (np.ndarray, np.generic, list, tuple, int, float)
+
+
+def _is_concrete(value):
+    """Whether `value`'s numbers can be read now (not traced / symbolic).
+
+    NumPy arrays, lists and Python numbers are concrete. A backend tensor is
+    not when it is a symbolic `KerasTensor`, a jax tracer (inside `jax.jit`),
+    a graph tensor of TensorFlow (inside `tf.function`), or a torch tensor
+    while torch.compile (dynamo) traces or on the `meta` device. Frameworks
+    are looked up in `sys.modules`, never imported: a tensor of a framework
+    that is not loaded cannot be passed.
+    """
+    if isinstance(value, _HOST_TYPES):
+        return True
+    # torch first: dynamo traces these few lines without a graph break.
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return not (torch.compiler.is_compiling() or value.device.type == "meta")
+    if keras.backend.is_keras_tensor(value):
+        return False
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(value, jax.core.Tracer):
+        return False
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(value, tf.Tensor | tf.Variable):
+        return tf.executing_eagerly() and not tf.is_symbolic_tensor(value)
+    return True
+
+
+def _label_layout(true_shape, pred_shape, num_classes):
+    """How to read labels and scores of these shapes.
+
+    Returns `(binary, one_hot, squeeze_true)`: a single-score (sigmoid)
+    output, one-hot labels (else class ids), and labels of shape (..., 1) to
+    squeeze. Raises for shapes that do not fit `num_classes`.
+    """
+    pred_rank = len(pred_shape)
+    binary = pred_rank <= 1 or pred_shape[-1] == 1
+    if binary:
+        if num_classes != 2:
+            raise invalid(
+                "num_classes",
+                "2 for a single-score (sigmoid) output of shape (..., 1); "
+                f"y_pred has shape {tuple(pred_shape)}",
+                num_classes,
+            )
+        sample_rank = pred_rank - 1 if pred_rank >= 2 else pred_rank
+    else:
+        last = pred_shape[-1]
+        if last is not None and last != num_classes:
+            raise invalid(
+                "y_pred",
+                f"scores of shape (..., {num_classes}) for num_classes="
+                f"{num_classes} (or (..., 1) for a single sigmoid output)",
+                f"<tensor of shape {tuple(pred_shape)}>",
+            )
+        sample_rank = pred_rank - 1
+    true_rank = len(true_shape)
+    squeeze_true = true_rank == sample_rank + 1 and true_shape[-1] == 1
+    if squeeze_true:
+        true_rank -= 1
+    if true_rank == sample_rank:
+        return binary, False, squeeze_true
+    if (true_rank == sample_rank + 1 and not binary
+            and true_shape[-1] in (num_classes, None)):
+        return binary, True, squeeze_true
+    expected = "(..., 1)"
+    if not binary:
+        expected += f" or one-hot (..., {num_classes})"
+    raise invalid(
+        "y_true",
+        f"class ids of shape (...) or {expected} matching y_pred of shape "
+        f"{tuple(pred_shape)}",
+        f"<tensor of shape {tuple(true_shape)}>",
+    )
+
+
+def _as_numpy(value):
+    return value if isinstance(value, np.ndarray) else ops.convert_to_numpy(value)
+
+
+def _check_labels(y_true, one_hot, num_classes):
+    """Raises for labels that are not class ids / one-hot rows (NumPy)."""
+    if y_true.size == 0:
+        return
+    if one_hot:
+        parse_targets(y_true.reshape(-1, y_true.shape[-1]), num_classes,
+                      name="y_true", multi_label=False)
+    else:
+        parse_targets(y_true.reshape(-1), num_classes, name="y_true")
+
+
+def _check_scores(y_pred):
+    if y_pred.dtype.kind not in "biuf":
+        raise invalid("y_pred", f"numeric scores; got dtype {y_pred.dtype}", y_pred)
+    if y_pred.dtype.kind == "f" and np.isnan(y_pred).any():
+        rows = np.flatnonzero(np.isnan(y_pred.reshape(y_pred.shape[0], -1)).any(1)
+                              if y_pred.ndim else np.isnan(y_pred).reshape(1))
+        raise invalid("y_pred", f"scores without NaN (NaN in sample(s) "
+                      f"{rows[:5].tolist()})", y_pred)
+
+
+def _check_sample_weight(sample_weight):
+    if sample_weight.dtype.kind not in "biuf":
+        raise invalid("sample_weight", f"numeric weights; got dtype "
+                      f"{sample_weight.dtype}", sample_weight)
+    weights = sample_weight.astype(np.float64)
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        raise invalid("sample_weight", "finite weights >= 0 (found "
+                      f"{np.unique(weights[bad])[:5].tolist()})", sample_weight)
+
+
+def _is_float(x):
+    return "float" in keras.backend.standardize_dtype(x.dtype)
 
 
 class _ConfusionMatrixMetric(metrics.Metric):
@@ -47,7 +189,8 @@ class _ConfusionMatrixMetric(metrics.Metric):
 
     def __init__(self, num_classes, *, threshold=0.5, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.num_classes = check_int("num_classes", num_classes, low=2)
+        self.num_classes = check_int("num_classes", num_classes, low=2,
+                                     high=_MAX_CLASSES)
         self.threshold = check_float("threshold", threshold)
         # Rounded up to float32 so that float32 scores compare as in float64.
         threshold32 = np.float32(self.threshold)
@@ -69,21 +212,47 @@ class _ConfusionMatrixMetric(metrics.Metric):
             y_true: class ids `(...)` / `(..., 1)` or one-hot `(..., C)`.
             y_pred: scores `(..., C)`, or `(...)` / `(..., 1)` for a single
                 sigmoid output with `num_classes=2`.
-            sample_weight: optional weights broadcastable to the labels.
+            sample_weight: optional weights >= 0 broadcastable to the labels.
+
+        Raises:
+            ValueError: for shapes that do not fit `num_classes`, and, when
+                the values are concrete (not traced), for invalid labels,
+                NaN scores or NaN / infinite / negative weights (see the
+                module docstring).
         """
-        check_eagerly = isinstance(y_true, np.ndarray | list | tuple)
+        num_classes = self.num_classes
+        # Concrete inputs are checked in NumPy before any conversion: a jax
+        # conversion with x64 disabled would already wrap int64 ids.
+        if _is_concrete(y_true):
+            y_true = np.asarray(_as_numpy(y_true))
+        else:
+            y_true = ops.convert_to_tensor(y_true)
+        if _is_concrete(y_pred):
+            y_pred = np.asarray(_as_numpy(y_pred))
+            _check_scores(y_pred)
+        else:
+            y_pred = ops.convert_to_tensor(y_pred)
+        binary, one_hot, squeeze_true = _label_layout(
+            tuple(y_true.shape), tuple(y_pred.shape), num_classes)
+        if isinstance(y_true, np.ndarray):
+            _check_labels(y_true[..., 0] if squeeze_true else y_true, one_hot,
+                          num_classes)
+            if one_hot:  # validated 0/1 rows: a small dtype for the backend
+                y_true = y_true.astype("float32")
+            elif y_true.size:  # validated ids in [0, C)
+                y_true = y_true.astype("int32")
+        if sample_weight is not None and _is_concrete(sample_weight):
+            sample_weight = np.asarray(_as_numpy(sample_weight))
+            _check_sample_weight(sample_weight)
+            sample_weight = sample_weight.astype("float32")
+
         y_true = ops.convert_to_tensor(y_true)
         y_pred = ops.convert_to_tensor(y_pred)
-        labels, predictions, valid = self._labels_and_predictions(y_true, y_pred)
-        if check_eagerly:
-            self._check_label_range(y_true, labels, valid)
-        num_classes = self.num_classes
-        in_range = ops.logical_and(
-            valid,
-            ops.logical_and(ops.greater_equal(labels, 0),
-                            ops.less(labels, num_classes)),
-        )
-        weights = ops.cast(in_range, "float32")
+        if squeeze_true:
+            y_true = ops.squeeze(y_true, axis=-1)
+        predictions, nan_scores = self._predictions(y_pred, binary)
+        labels, valid = self._labels(y_true, one_hot)
+        weights = ops.cast(valid, "float32")
         if sample_weight is not None:
             sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
             sample_rank = len(labels.shape)
@@ -93,7 +262,9 @@ class _ConfusionMatrixMetric(metrics.Metric):
             while len(sample_weight.shape) < sample_rank:
                 sample_weight = ops.expand_dims(sample_weight, axis=-1)
             weights = weights * sample_weight
-        labels = ops.where(in_range, labels, ops.zeros_like(labels))
+        if nan_scores is not None:
+            # Under jit a NaN score cannot raise: it poisons the matrix.
+            weights = ops.where(nan_scores, float("nan"), weights)
         labels = ops.reshape(labels, (-1,))
         predictions = ops.reshape(predictions, (-1,))
         weights = ops.reshape(weights, (-1,))
@@ -104,77 +275,40 @@ class _ConfusionMatrixMetric(metrics.Metric):
         )
         self.confusion_matrix.assign_add(update)
 
-    def _labels_and_predictions(self, y_true, y_pred):
-        """Returns (int32 labels, int32 predictions, bool valid) of one shape."""
-        num_classes = self.num_classes
-        pred_rank = len(y_pred.shape)
-        binary = pred_rank == 0 or pred_rank == 1 or y_pred.shape[-1] == 1
+    def _predictions(self, y_pred, binary):
+        """int32 predicted classes, and a per-sample NaN mask (None for ints)."""
+        nan_scores = None
         if binary:
-            if num_classes != 2:
-                raise invalid(
-                    "num_classes",
-                    "2 for a single-score (sigmoid) output of shape (..., 1); "
-                    f"y_pred has shape {tuple(y_pred.shape)}",
-                    num_classes,
-                )
-            if pred_rank >= 2:
+            if len(y_pred.shape) >= 2:
                 y_pred = ops.squeeze(y_pred, axis=-1)
+            scores = ops.cast(y_pred, "float32")
             predictions = ops.cast(
-                ops.greater_equal(ops.cast(y_pred, "float32"),
+                ops.greater_equal(scores,
                                   ops.convert_to_tensor(self._threshold32, "float32")),
                 "int32",
             )
-            sample_rank = len(y_pred.shape)
+            if _is_float(y_pred):
+                nan_scores = ops.isnan(scores)
         else:
-            last = y_pred.shape[-1]
-            if last is not None and last != num_classes:
-                raise invalid(
-                    "y_pred",
-                    f"scores of shape (..., {num_classes}) for num_classes="
-                    f"{num_classes} (or (..., 1) for a single sigmoid output)",
-                    f"<tensor of shape {tuple(y_pred.shape)}>",
-                )
             predictions = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
-            sample_rank = pred_rank - 1
-        true_rank = len(y_true.shape)
-        if true_rank == sample_rank + 1 and y_true.shape[-1] == 1:
-            y_true = ops.squeeze(y_true, axis=-1)
-            true_rank -= 1
-        if true_rank == sample_rank:
-            labels = ops.cast(y_true, "int32")
-            valid = ops.ones_like(labels, dtype="bool")
-        elif (true_rank == sample_rank + 1 and not binary
-              and y_true.shape[-1] in (num_classes, None)):
+            if _is_float(y_pred):
+                nan_scores = ops.any(ops.isnan(y_pred), axis=-1)
+        return predictions, nan_scores
+
+    def _labels(self, y_true, one_hot):
+        """int32 labels in [0, C) and the mask of valid ones (see module doc)."""
+        num_classes = self.num_classes
+        if one_hot:
             labels = ops.cast(ops.argmax(y_true, axis=-1), "int32")
             valid = ops.greater(ops.sum(ops.abs(y_true), axis=-1), 0)
-        else:
-            expected = "(..., 1)"
-            if not binary:
-                expected += f" or one-hot (..., {num_classes})"
-            raise invalid(
-                "y_true",
-                f"class ids of shape (...) or {expected} matching y_pred of shape "
-                f"{tuple(y_pred.shape)}",
-                f"<tensor of shape {tuple(y_true.shape)}>",
-            )
-        return labels, predictions, valid
-
-    def _check_label_range(self, y_true, labels, valid):
-        values = ops.convert_to_numpy(y_true)
-        ids = ops.convert_to_numpy(labels)
-        if values.size == ids.size and values.dtype.kind == "f":
-            values = values.ravel()
-            if not np.all(np.isfinite(values) & (values == np.round(values))):
-                raise invalid("y_true", "integer class ids", values)
-        ids = ids[ops.convert_to_numpy(valid)]
-        bad = (ids < 0) | (ids >= self.num_classes)
-        if np.any(bad):
-            raise invalid(
-                "y_true",
-                f"class ids in [0, {self.num_classes}) for num_classes="
-                f"{self.num_classes}",
-                np.unique(ids[bad]),
-            )
+            return labels, valid
+        # Compared in the labels' own dtype, before the int32 cast.
+        valid = ops.logical_and(ops.greater_equal(y_true, 0),
+                                ops.less(y_true, num_classes))
+        if _is_float(y_true):
+            valid = ops.logical_and(valid, ops.equal(y_true, ops.floor(y_true)))
+        safe = ops.where(valid, y_true, ops.zeros_like(y_true))
+        return ops.cast(safe, "int32"), valid
 
     def reset_state(self):
         """Zeroes the confusion matrix (Keras calls this at each epoch start)."""
@@ -188,6 +322,14 @@ class _ConfusionMatrixMetric(metrics.Metric):
         true_totals = ops.sum(matrix, axis=1)
         predicted_totals = ops.sum(matrix, axis=0)
         return true_positives, true_totals, predicted_totals
+
+    def _checked(self, value):
+        """`value`, or NaN when the matrix holds NaN, inf or negative cells."""
+        matrix = ops.convert_to_tensor(self.confusion_matrix)
+        sound = ops.logical_and(ops.all(ops.isfinite(matrix)),
+                                ops.all(ops.greater_equal(matrix, 0.0)))
+        value = ops.where(sound, value, float("nan"))
+        return ops.cast(value, self.dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -212,11 +354,13 @@ class BalancedAccuracy(_ConfusionMatrixMetric):
     skipped, as sklearn skips them (sklearn also warns). With no samples
     the result is 0.
 
-    See the module docstring for the accepted label / prediction forms, the
-    single-sigmoid binary case and out-of-range labels.
+    Labels are class ids `(...)` / `(..., 1)` or one-hot `(..., C)`, the
+    forms `kimbalance.evaluate` takes. See the module docstring for the
+    prediction forms, the single-sigmoid binary case, and what is checked
+    eagerly and what happens under jit.
 
     Args:
-        num_classes: int >= 2, the number of classes.
+        num_classes: int in [2, 32768], the number of classes.
         threshold: float, decision threshold for a single sigmoid output
             (`num_classes=2`, `y_pred` of shape `(..., 1)`): class 1 when
             `score >= threshold`. Ignored for `(..., num_classes)` scores.
@@ -224,9 +368,10 @@ class BalancedAccuracy(_ConfusionMatrixMetric):
         dtype: dtype of the result (the state is float32).
 
     Raises:
-        ValueError: for `num_classes` < 2 or not an int, a non-finite
-            `threshold`, shapes that do not match `num_classes`, or
-            out-of-range class ids given as NumPy arrays / lists.
+        ValueError: for `num_classes` not an int in [2, 32768], a
+            non-finite `threshold`, shapes that do not match `num_classes`,
+            or, when values are concrete, invalid labels, NaN scores or
+            NaN / infinite / negative sample weights.
 
     Examples:
 
@@ -254,7 +399,7 @@ class BalancedAccuracy(_ConfusionMatrixMetric):
         true_positives, true_totals, _ = self._counts()
         recall = ops.divide_no_nan(true_positives, true_totals)
         value = _mean_over(recall, ops.greater(true_totals, 0))
-        return ops.cast(value, self.dtype)
+        return self._checked(value)
 
 
 @export
@@ -270,11 +415,13 @@ class GeometricMean(_ConfusionMatrixMetric):
     G-mean 0 unless `correction` > 0 replaces zero recalls. For two classes it
     is sqrt(sensitivity * specificity). With no samples the result is 0.
 
-    See the module docstring for the accepted label / prediction forms, the
-    single-sigmoid binary case and out-of-range labels.
+    Labels are class ids `(...)` / `(..., 1)` or one-hot `(..., C)`, the
+    forms `kimbalance.evaluate` takes. See the module docstring for the
+    prediction forms, the single-sigmoid binary case, and what is checked
+    eagerly and what happens under jit.
 
     Args:
-        num_classes: int >= 2, the number of classes.
+        num_classes: int in [2, 32768], the number of classes.
         correction: float in [0, 1], value substituted for a recall of 0
             (imblearn's `correction`; default 0.0).
         threshold: float, decision threshold for a single sigmoid output
@@ -284,10 +431,10 @@ class GeometricMean(_ConfusionMatrixMetric):
         dtype: dtype of the result (the state is float32).
 
     Raises:
-        ValueError: for `num_classes` < 2 or not an int, `correction` outside
-            [0, 1], a non-finite `threshold`, shapes that do not match
-            `num_classes`, or out-of-range class ids given as NumPy arrays /
-            lists.
+        ValueError: for `num_classes` not an int in [2, 32768], `correction`
+            outside [0, 1], a non-finite `threshold`, shapes that do not
+            match `num_classes`, or, when values are concrete, invalid
+            labels, NaN scores or NaN / infinite / negative sample weights.
 
     Examples:
 
@@ -325,7 +472,7 @@ class GeometricMean(_ConfusionMatrixMetric):
             ops.exp(ops.sum(logs) / ops.maximum(count, 1.0)),
             ops.zeros_like(count),
         )
-        return ops.cast(value, self.dtype)
+        return self._checked(value)
 
     def get_config(self):
         config = super().get_config()
@@ -344,11 +491,13 @@ class MacroF1(_ConfusionMatrixMetric):
     (sklearn's default `labels`); a class absent from both is skipped. With
     no samples the result is 0.
 
-    See the module docstring for the accepted label / prediction forms, the
-    single-sigmoid binary case and out-of-range labels.
+    Labels are class ids `(...)` / `(..., 1)` or one-hot `(..., C)`, the
+    forms `kimbalance.evaluate` takes. See the module docstring for the
+    prediction forms, the single-sigmoid binary case, and what is checked
+    eagerly and what happens under jit.
 
     Args:
-        num_classes: int >= 2, the number of classes.
+        num_classes: int in [2, 32768], the number of classes.
         threshold: float, decision threshold for a single sigmoid output
             (`num_classes=2`, `y_pred` of shape `(..., 1)`): class 1 when
             `score >= threshold`. Ignored for `(..., num_classes)` scores.
@@ -356,9 +505,10 @@ class MacroF1(_ConfusionMatrixMetric):
         dtype: dtype of the result (the state is float32).
 
     Raises:
-        ValueError: for `num_classes` < 2 or not an int, a non-finite
-            `threshold`, shapes that do not match `num_classes`, or
-            out-of-range class ids given as NumPy arrays / lists.
+        ValueError: for `num_classes` not an int in [2, 32768], a
+            non-finite `threshold`, shapes that do not match `num_classes`,
+            or, when values are concrete, invalid labels, NaN scores or
+            NaN / infinite / negative sample weights.
 
     Examples:
 
@@ -383,4 +533,4 @@ class MacroF1(_ConfusionMatrixMetric):
         totals = true_totals + predicted_totals
         f1 = ops.divide_no_nan(2.0 * true_positives, totals)
         value = _mean_over(f1, ops.greater(totals, 0))
-        return ops.cast(value, self.dtype)
+        return self._checked(value)

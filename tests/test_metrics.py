@@ -1,15 +1,19 @@
 """kimbalance.metrics against sklearn / imblearn, over several batches."""
 
 import os
+import re
 import warnings
 
 import keras
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from imblearn.metrics import geometric_mean_score
 from keras import ops
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score
 
+from kimbalance import metrics as metrics_module
 from kimbalance.metrics import BalancedAccuracy, GeometricMean, MacroF1
 
 METRICS = {
@@ -164,10 +168,168 @@ def test_reset_state_and_empty_result():
         assert accumulate(metric, batches[:2]) == accumulate(fresh, batches[:2])
 
 
-def test_out_of_range_tensor_labels_are_masked():
-    scores = np.eye(3, dtype="float32")[[0, 1, 2, 1]]
+# Bad labels, scores and weights -------------------------------------------------
+# Eager (concrete values): a ValueError naming the argument and the bad values,
+# the same for NumPy input and for the backend's tensors, on every backend.
+
+SCORES3 = np.eye(3, dtype="float32")[[0, 1, 2]]
+
+BAD_LABELS = [
+    # (labels, regex after "argument `y_true`. Expected ")
+    (np.array([0, 3, 1]), r"class ids < num_classes=3 \(found 3\)"),
+    (np.array([0, -1, 1]), r"class ids >= 0 \(found -1\)"),
+    (np.array([-100, 1, 2]), r"class ids >= 0 \(found -100\)"),
+    (np.array([0.0, 1.5, 2.0]), r"integer class ids \(found non-integer values "
+                                r"\[1.5\]\)"),
+    (np.array([0.0, np.nan, 2.0]), r"finite labels \(no NaN or inf\)"),
+    (np.array([[0.0], [np.inf], [2.0]]), r"finite labels \(no NaN or inf\)"),
+    (np.array([0, 2**32, 1], dtype=np.int64), r"class ids < num_classes=3 \(found "
+                                              r"4294967296\)"),
+    (np.array([[1, 0, 0], [0, 1, 1], [0, 0, 1]]), r"one-hot rows \(exactly one 1 "
+                                                  r"per row\); rows \[1\]"),
+    (np.array([[1, 0, 0], [0, 0, 0], [0, 0, 1]]), r"one-hot rows \(exactly one 1 "
+                                                  r"per row\); rows \[1\]"),
+    (np.array([[1, 0, 0], [0, 0.5, 0.5], [0, 0, 1]]), r"one-hot / multi-hot rows "
+                                                      r"of 0 and 1 values"),
+    (np.array([[2, 0, 0], [0, 1, 0], [0, 0, 1]]), r"one-hot / multi-hot rows of 0 "
+                                                  r"and 1 values"),
+]
+
+
+def message(metric, *args):
+    """The ValueError message of `metric.update_state(*args)`."""
+    with pytest.raises(ValueError) as info:
+        metric.update_state(*args)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("labels, expected", BAD_LABELS)
+def test_bad_labels_raise_when_concrete(labels, expected):
+    for cls in METRICS.values():
+        text = message(cls(num_classes=3), labels, SCORES3)
+        assert re.search(r"Invalid value for argument `y_true`. Expected " + expected,
+                         text), text
+        assert "Received: y_true=" in text
+        # A list and the backend's own tensor (when it holds the same values)
+        # give the very same message.
+        assert message(cls(num_classes=3), labels.tolist(), SCORES3) == text
+        tensor = ops.convert_to_tensor(labels)
+        if np.array_equal(ops.convert_to_numpy(tensor), labels, equal_nan=True):
+            assert message(cls(num_classes=3), tensor,
+                           ops.convert_to_tensor(SCORES3)) == text
+
+
+def test_bad_labels_leave_the_state_untouched():
     metric = BalancedAccuracy(num_classes=3)
-    metric.update_state(ops.convert_to_tensor([0, 1, 7, -1]), scores)
+    metric.update_state([0, 1, 2], SCORES3)
+    with pytest.raises(ValueError, match="argument `y_true`"):
+        metric.update_state([0, 1, 7], SCORES3)
+    assert float(metric.result()) == 1.0
+
+
+def test_binary_single_score_labels_checked():
+    with pytest.raises(ValueError, match=r"argument `y_true`. Expected class ids < "
+                       r"num_classes=2 \(found 2\)"):
+        MacroF1(num_classes=2).update_state([[0], [2]], [[0.1], [0.9]])
+
+
+def test_nan_scores_raise_when_concrete():
+    scores = SCORES3.copy()
+    scores[1, 2] = np.nan
+    for y_pred in (scores, ops.convert_to_tensor(scores)):
+        with pytest.raises(ValueError, match=r"argument `y_pred`. Expected scores "
+                           r"without NaN \(NaN in sample\(s\) \[1\]\)"):
+            MacroF1(num_classes=3).update_state([0, 1, 2], y_pred)
+    with pytest.raises(ValueError, match=r"argument `y_pred`. Expected scores "
+                       r"without NaN"):
+        GeometricMean(num_classes=2).update_state([0, 1], [[0.2], [np.nan]])
+
+
+@pytest.mark.parametrize("weights, found", [([1.0, np.nan, 1.0], r"\[nan\]"),
+                                            ([1.0, -0.5, 1.0], r"\[-0.5\]"),
+                                            ([np.inf, 1.0, 1.0], r"\[inf\]")])
+def test_bad_sample_weight_raises_when_concrete(weights, found):
+    for sample_weight in (np.array(weights), ops.convert_to_tensor(weights)):
+        for cls in METRICS.values():
+            with pytest.raises(ValueError, match=r"argument `sample_weight`. "
+                               r"Expected finite weights >= 0 \(found " + found):
+                cls(num_classes=3).update_state([0, 1, 2], SCORES3,
+                                                sample_weight=sample_weight)
+
+
+def test_valid_eager_tensors_of_every_label_form():
+    """ids, an (N, 1) column and one-hot rows, as tensors: no false alarms."""
+    labels = np.array([0, 1, 2, 2])
+    scores = np.eye(3, dtype="float32")[[0, 1, 2, 1]]
+    forms = [labels, labels[:, None], np.eye(3, dtype="float32")[labels],
+             labels.astype("float32")]
+    for y_true in forms:
+        metric = BalancedAccuracy(num_classes=3)
+        metric.update_state(ops.convert_to_tensor(y_true), ops.convert_to_tensor(
+            scores), sample_weight=ops.convert_to_tensor([1.0, 1.0, 0.0, 2.0]))
+        assert float(metric.result()) == pytest.approx((1 + 1 + 0) / 3)
+
+
+def shaped(ids, num_classes, form):
+    """Class ids as ids, an (N, 1) column or one-hot rows (all-zero when out of
+    range)."""
+    if form == "column":
+        return ids[:, None]
+    if form == "one_hot":
+        out = np.zeros((ids.size, num_classes), dtype="float32")
+        inside = (ids >= 0) & (ids < num_classes)
+        out[np.flatnonzero(inside), ids[inside]] = 1
+        return out
+    return ids
+
+
+FORMS = st.sampled_from(["ids", "column", "one_hot"])
+
+
+@given(seed=st.integers(0, 2**16), form=FORMS)
+@settings(max_examples=10)
+def test_property_valid_labels_are_accepted_and_match_sklearn(seed, form):
+    # One shape per form: eager jax compiles every op once per shape.
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, size=12)
+    scores = rng.normal(size=(12, 4)).astype("float32")
+    metric = BalancedAccuracy(num_classes=4)
+    metric.update_state(shaped(labels, 4, form), scores)
+    np.testing.assert_allclose(float(metric.result()), oracle(
+        "balanced_accuracy", labels, scores.argmax(-1)), rtol=1e-5, atol=1e-6)
+
+
+@given(num_classes=st.integers(2, 6), size=st.integers(1, 20),
+       seed=st.integers(0, 2**16), form=FORMS,
+       offset=st.one_of(st.integers(0, 2**40), st.integers(-2**40, -1 - 6)))
+def test_property_one_bad_id_anywhere_raises(num_classes, size, seed, form, offset):
+    """Checked in NumPy before any backend op: cheap on every backend."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, size=size)
+    labels[rng.integers(size)] = num_classes + offset  # >= C, or < 0
+    scores = rng.normal(size=(size, num_classes)).astype("float32")
+    metric = MacroF1(num_classes=num_classes)
+    with pytest.raises(ValueError, match=r"argument `y_true`. Expected .*"
+                       r"Received: y_true="):
+        metric.update_state(shaped(labels, num_classes, form), scores)
+    assert not np.any(ops.convert_to_numpy(metric.confusion_matrix))
+
+
+# Under jit nothing value-dependent raises: invalid labels are masked, NaN
+# scores / weights make the result NaN. Tested through the traced code path
+# (the concreteness check patched off, so it runs the same on every backend)
+# and through a real compiled step where the backend has one.
+
+
+@pytest.fixture
+def traced(monkeypatch):
+    monkeypatch.setattr(metrics_module, "_is_concrete", lambda value: False)
+
+
+def test_traced_invalid_labels_are_masked(traced):
+    scores = np.eye(3, dtype="float32")[[0, 1, 2, 1, 0, 2]]
+    metric = BalancedAccuracy(num_classes=3)
+    metric.update_state(ops.convert_to_tensor([0, 1, 7, -1, 0.5, np.nan]), scores)
     matrix = ops.convert_to_numpy(metric.confusion_matrix)
     assert matrix.sum() == 2 and matrix[0, 0] == 1 and matrix[1, 1] == 1
     # An all-zero one-hot row is "no label" as well.
@@ -176,25 +338,104 @@ def test_out_of_range_tensor_labels_are_masked():
     assert ops.convert_to_numpy(metric.confusion_matrix).sum() == 3
 
 
-def test_out_of_range_numpy_labels_raise():
-    scores = np.eye(3, dtype="float32")[[0, 1]]
-    for labels in ([0, 3], [-1, 0], np.array([[0], [5]])):
-        with pytest.raises(ValueError, match=r"Expected class ids in \[0, 3\)"):
-            MacroF1(num_classes=3).update_state(labels, scores)
+def test_traced_large_int64_ids_do_not_wrap(traced):
+    ids = ops.convert_to_tensor(np.array([2**32, 2**32 + 1, 1]), dtype="int64")
+    if keras.backend.standardize_dtype(ids.dtype) != "int64":
+        pytest.skip("this backend holds no int64 tensors (jax without x64)")
+    metric = MacroF1(num_classes=3)
+    metric.update_state(ids, np.eye(3, dtype="float32")[[0, 1, 1]])
+    matrix = ops.convert_to_numpy(metric.confusion_matrix)
+    assert matrix.sum() == 1 and matrix[1, 1] == 1  # 2**32 did not become 0
 
 
-def test_non_integer_numpy_labels_raise():
-    with pytest.raises(ValueError, match="Expected integer class ids"):
-        MacroF1(num_classes=3).update_state(np.array([0.0, 1.5]),
-                                            np.eye(3)[[0, 1]])
+def test_traced_nan_scores_and_weights_make_the_result_nan(traced):
+    for cls in METRICS.values():
+        scores = SCORES3.copy()
+        scores[0, 0] = np.nan
+        metric = cls(num_classes=3)
+        metric.update_state([0, 1, 2], scores)
+        assert np.isnan(float(metric.result()))
+        for weights in ([1.0, np.nan, 1.0], [1.0, -1.0, 1.0], [np.inf, 1.0, 1.0]):
+            metric = cls(num_classes=3)
+            metric.update_state(ops.convert_to_tensor([0, 1, 2]), SCORES3,
+                                sample_weight=ops.convert_to_tensor(weights))
+            assert np.isnan(float(metric.result())), (cls, weights)
+            metric.reset_state()  # a new epoch starts clean
+            metric.update_state([0, 1, 2], SCORES3)
+            assert float(metric.result()) == 1.0
+
+
+def compiled(function):
+    """`function` compiled by the backend (jax.jit / tf.function), or None."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function)
+    return None
+
+
+def test_compiled_update_masks_and_never_raises():
+    metric = BalancedAccuracy(num_classes=3)
+    step = compiled(lambda variables, y_true, y_pred, weights:
+                    metric.stateless_update_state(variables, y_true, y_pred, weights))
+    if step is None:
+        pytest.skip("torch compiles through dynamo; the traced path is tested with "
+                    "the concreteness check patched off")
+    scores = np.eye(3, dtype="float32")[[0, 1, 2, 1]]
+    labels = np.array([0, 1, 7, -1], dtype="int32")
+    initial = [ops.convert_to_tensor(v) for v in metric.variables]
+    variables = step(initial, labels, scores, np.ones(4, "float32"))
+    matrix = ops.convert_to_numpy(variables[0])
+    assert matrix.sum() == 2 and matrix[0, 0] == 1 and matrix[1, 1] == 1
+    weights = np.array([1.0, np.nan, 1.0, 1.0], dtype="float32")
+    variables = step(initial, np.array([0, 1, 2, 1], dtype="int32"), scores, weights)
+    assert np.isnan(float(metric.stateless_result(variables)))
+
+
+def test_fit_with_valid_labels_and_nan_free_data_passes_the_checks():
+    """The checks see a compiled step's tensors (jax, tf) or eager ones (torch)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, 3)).astype("float32")
+    y = rng.integers(0, 3, size=24)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)])
+    # A loss that never reads the labels, so only the metric sees them.
+    model.compile(loss=lambda y_true, y_pred: ops.mean(ops.square(y_pred), axis=-1),
+                  metrics=[MacroF1(3)])
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    bad = np.where(y == 0, -1, y)
+    if keras.backend.backend() == "torch":
+        # torch runs the step eagerly: bad labels raise at the batch.
+        with pytest.raises(ValueError, match="argument `y_true`"):
+            model.evaluate(x, bad, batch_size=8, verbose=0)
+    else:
+        # Compiled: the class-0 samples (now -1) are masked, nothing raises.
+        results = model.evaluate(x, bad, batch_size=8, verbose=0, return_dict=True)
+        keep = y != 0
+        predictions = model.predict(x, batch_size=8, verbose=0).argmax(-1)
+        np.testing.assert_allclose(results["macro_f1"],
+                                   oracle("macro_f1", y[keep], predictions[keep]),
+                                   rtol=1e-5, atol=1e-6)
+
 
 
 def test_bad_num_classes():
     for value in (1, 0, -2, 2.0, "3", True, None):
         for cls in METRICS.values():
             with pytest.raises(ValueError,
-                               match="argument `num_classes`. Expected an int >= 2"):
+                               match="argument `num_classes`. Expected an int"):
                 cls(num_classes=value)
+
+
+def test_num_classes_bounded_before_allocating():
+    for value in (2**15 + 1, 10**9):
+        with pytest.raises(ValueError, match=r"argument `num_classes`. Expected an "
+                           r"int.*32768.*Received: num_classes="):
+            MacroF1(num_classes=value)
 
 
 def test_bad_threshold():
