@@ -388,6 +388,11 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
         elif not isinstance(sampler_kwargs, dict):
             raise invalid("sampler_kwargs", "a dict of keyword arguments",
                           sampler_kwargs)
+        shared = sorted({"seed", "batch_size", "num_classes"} & set(sampler_kwargs))
+        if shared:
+            raise invalid("sampler_kwargs", f"the sampler's own keyword arguments "
+                          f"({shared} are the generator's arguments: pass them to "
+                          "BalancedBatchGenerator)", sampler_kwargs)
         if y is None:
             # Labels come from a class-partitioned sampler's layout
             # (`Sampler.from_counts`: class c at [offset_c, offset_c + n_c)),

@@ -204,6 +204,9 @@ class Sampler:
         else:
             targets = (y if isinstance(y, Targets)
                        else parse_targets(y, num_classes))
+            if num_classes is not None and num_classes != targets.num_classes:
+                raise invalid("num_classes", f"{targets.num_classes} (the number "
+                              "of classes of the parsed targets)", num_classes)
             self._fingerprint = _fingerprint(targets)
             if targets.ids is None:
                 if not self.multi_label:

@@ -577,3 +577,10 @@ def test_sampler_kwargs_are_checked_against_the_sampler():
         BalancedBatchGenerator(X, Y, sampler="under", sampler_kwargs={"power": 2.0})
     gen = BalancedBatchGenerator(X, Y3, sampler="class_balanced", batch_size=6)
     assert gen.sampler.block_size == 6  # the generator's batch, passed as context
+
+
+def test_error_sampler_kwargs_that_are_generator_arguments():
+    with pytest.raises(ValueError, match=r"`sampler_kwargs`. Expected the sampler's "
+                                         r"own keyword arguments \(\['num_classes'\] "
+                                         r"are the generator's arguments"):
+        BalancedBatchGenerator(X, Y, sampler_kwargs={"num_classes": 3})
