@@ -28,7 +28,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
 import pathlib  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -39,6 +38,7 @@ import torch  # noqa: E402  (before tensorflow, which imblearn.keras imports)
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from kimbalance._env import machine_description  # noqa: E402
 from kimbalance.data import (  # noqa: E402
     BalancedBatchGenerator,
     load_dataset,
@@ -149,23 +149,6 @@ def build_methods(x, y, batch_size):
     methods["torch DataLoader + WeightedRandomSampler (per-sample Dataset)"] = (
         0.0, run_torch(per_sample), None)
     return methods
-
-
-def machine_description():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import keras
-
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, Linux {platform.release()}; "
-            f"Python {platform.python_version()}, NumPy {np.__version__}, "
-            f"torch {torch.__version__}, Keras {keras.__version__} "
-            f"({keras.backend.backend()} backend)")
 
 
 def main():

@@ -25,13 +25,20 @@ import datetime
 import json
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from kimbalance._env import (  # noqa: E402  (workers get KERAS_BACKEND first)
+    devices,
+    machine_description,
+    package_versions,
+)
+
 RESULT = HERE / "results" / "losses.md"
 BACKENDS = ("torch", "jax", "tensorflow")
 BASELINE = "keras CategoricalCrossentropy"
@@ -193,51 +200,12 @@ def worker(args):
             times[key].append(time.perf_counter() - start)
     medians = {key: statistics.median(values) * 1e3 for key, values in times.items()}
     print(json.dumps({"backend": backend, "median_ms": medians, "notes": notes,
-                      "device": _device(backend)}))
+                      "device": ", ".join(devices(backend))}))
 
 
-def _device(backend):
-    if backend == "torch":
-        import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if backend == "jax":
-        import jax
-        return jax.devices()[0].platform
-    import tensorflow as tf
-    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
-
-
-def _machine():
-    model = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{model}, {os.cpu_count()} cores, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}; "
-            f"1-minute load average at start {load:.1f}")
-
-
-def _versions():
-    import importlib.metadata as md
-
-    parts = []
-    for package, *dists in [("keras", "keras"), ("torch", "torch"),
-                            ("jax", "jax", "jaxlib"),
-                            ("tensorflow", "tensorflow", "tensorflow-cpu")]:
-        for dist in dists:
-            try:
-                parts.append(f"{package} {md.version(dist)}")
-                break
-            except md.PackageNotFoundError:
-                continue
-        else:
-            parts.append(f"{package} (not installed)")
-    return ", ".join(parts)
+def _versions_line():
+    return ", ".join(f"{name} {version or '(not installed)'}"
+                     for name, version in package_versions().items())
 
 
 def _cell(result, key, baseline_key):
@@ -273,7 +241,7 @@ def write_table(results, args, command, machine):
         f"- Machine: {machine}",
         "- Devices: " + ", ".join(
             f"{b}: {results[b]['device']}" for b in BACKENDS if results.get(b)),
-        f"- Versions: {_versions()}",
+        f"- Versions: {_versions_line()}",
         f"- Date: {datetime.date.today().isoformat()}",
         "",
         header,
@@ -335,7 +303,8 @@ def main():
         worker(args)
         return
     command = "python benchmarks/bench_losses.py " + " ".join(sys.argv[1:])
-    machine = _machine()
+    load = os.getloadavg()[0]
+    machine = f"{machine_description()}; 1-minute load average at start {load:.1f}"
     results, args.failures = {}, {}
     for backend in args.backends:
         print(f"--- {backend}", flush=True)
@@ -357,5 +326,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE.parent))
     main()

@@ -43,7 +43,6 @@ _LOAD_START = os.getloadavg()[0]  # before this run adds its own load
 import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
-import platform  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -218,6 +217,8 @@ def main(argv=None):
 
 
 def write_report(args, rows, argv):
+    from kimbalance._env import machine_description
+
     command = "python benchmarks/bench_overhead.py " + " ".join(argv)
     for row in rows:
         row.setdefault("command", command.strip())
@@ -247,7 +248,7 @@ def write_report(args, rows, argv):
                      f"{r['epochs']} | {r['samples_per_epoch']} | {rate:.0f} | "
                      f"{over} | {ratio} |")
     commands = "\n".join(f"- `{c}`" for c in dict.fromkeys(r["command"] for r in rows))
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs (shared)"
+    machine = f"{machine_description()} (shared)"
     text = f"""## overhead
 
 Cost of kimbalance's batch generator and losses against plain `model.fit(x, y)`

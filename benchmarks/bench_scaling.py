@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +30,10 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 RECIPE = ROOT / "recipes" / "distributed.py"
+sys.path.insert(0, str(ROOT))
+
+from kimbalance._env import machine_description  # noqa: E402
+
 ENGINES = ("jax-dp", "jax-multiprocess", "tf-mirrored", "tf-multiworker", "torch-ddp")
 
 
@@ -54,30 +57,6 @@ def run_recipe(engine, processes, plain, args):
             return result
     tail = (completed.stdout + completed.stderr)[-3000:]
     raise RuntimeError(f"{engine} x{processes} plain={plain} failed:\n{tail}")
-
-
-def machine():
-    import keras
-    import numpy
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = [f"Python {platform.python_version()}", f"NumPy {numpy.__version__}",
-                f"Keras {keras.__version__}"]
-    for name in ("jax", "tensorflow", "torch"):
-        try:
-            module = __import__(name)
-            versions.append(f"{name} {module.__version__}")
-        except ImportError:
-            pass
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} "
-            f"{platform.release()}; " + ", ".join(versions))
 
 
 def format_rate(value):
@@ -151,6 +130,7 @@ def main():
                       f"{result['wall']:.0f} s", flush=True)
             results[engine][count] = runs
     load_after = os.getloadavg()[0]
+    machine = machine_description()
 
     any_run = next(iter(next(iter(results.values())).values()))["kimbalance"]
     command = "python benchmarks/bench_scaling.py"
@@ -183,7 +163,7 @@ on top of the plain pipeline. Scaling needs one device per replica (GPUs):
 
 Command: `{command}`
 
-Machine: {machine()}. Load average {load_before:.1f} before, {load_after:.1f} after.
+Machine: {machine}. Load average {load_before:.1f} before, {load_after:.1f} after.
 """
     print(text)
     if not args.no_write:

@@ -24,7 +24,13 @@ import os
 
 import numpy as np
 
-from kimbalance._validation import check_bool, check_choice, check_path, invalid
+from kimbalance._validation import (
+    check_bool,
+    check_choice,
+    check_path,
+    check_vector,
+    invalid,
+)
 
 __all__ = [
     "plot_bars",
@@ -543,16 +549,15 @@ def _class_ticks(ax, positions, names):
 
 
 def _vector(name, values, *, nonnegative=False, finite=True):
+    if finite:
+        return check_vector(name, values, nonnegative=nonnegative)
+    # Histories may hold NaN or inf (a diverged loss): drawn as gaps.
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise invalid(name, "a 1-D sequence of numbers", values) from None
     if arr.ndim != 1 or arr.size == 0:
         raise invalid(name, "a non-empty 1-D sequence of numbers", values)
-    if finite and not np.all(np.isfinite(arr)):
-        raise invalid(name, "finite numbers", values)
-    if nonnegative and np.any(arr < 0):
-        raise invalid(name, "numbers >= 0", values)
     return arr
 
 

@@ -225,16 +225,10 @@ class Task:
         return self.keras.optimizers.SGD(self.args.learning_rate, momentum=0.9)
 
     def generator_kwargs(self):
-        method, info = self.method, self.info
-        sampler = method.sampler(info) if callable(method.sampler) else method.sampler
         # drop_remainder: every step then splits evenly over all devices
         # (JAX needs it); the epoch is resampled, so no sample is lost for good.
-        kwargs = {"sampler": sampler, "seed": self.args.seed, "drop_remainder": True}
-        if method.sampler_kwargs is not None:
-            kwargs["sampler_kwargs"] = method.sampler_kwargs(info)
-        if method.class_weight is not None:
-            kwargs["class_weight"] = method.class_weight(info)
-        return kwargs
+        return {**self.method.generator_kwargs(self.info), "seed": self.args.seed,
+                "drop_remainder": True}
 
     def callbacks(self, generator):
         return [] if self.args.plain else self.method.callbacks(generator, self.info)
@@ -260,31 +254,6 @@ class Task:
                 if getattr(report, name, None) is not None}
 
 
-class EpochClock:
-    """Wall time of each epoch (a Keras callback, also driven by hand)."""
-
-    def __init__(self):
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._start)
-
-    def as_callback(self, keras):
-        clock = self
-
-        class Callback(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                clock.on_epoch_begin(epoch)
-
-            def on_epoch_end(self, epoch, logs=None):
-                clock.on_epoch_end(epoch)
-
-        return Callback()
-
-
 # Engines --------------------------------------------------------------------
 
 
@@ -292,15 +261,15 @@ def run_keras_fit(task, model, data_for_shard, num_shards, shard_index, distribu
     """`fit` under a keras distribution or a tf.distribute strategy."""
     from kimbalance.distributed import shard_batch_size, sharded_generator
 
-    args, keras = task.args, task.keras
-    clock = EpochClock()
+    args = task.args
+    timer = task.ex.EpochTimer()
     if args.plain:
         x, y = data_for_shard(num_shards, shard_index)
         batch = shard_batch_size(args.global_batch_size, num_shards=num_shards)
         steps = x.shape[0] // batch
         history = model.fit(x[:steps * batch], y[:steps * batch], batch_size=batch,
                             epochs=args.epochs, shuffle=True, verbose=0,
-                            callbacks=[clock.as_callback(keras)])
+                            callbacks=[timer])
     else:
         generator = sharded_generator(
             task.split.x_train, task.split.y_train,
@@ -310,9 +279,8 @@ def run_keras_fit(task, model, data_for_shard, num_shards, shard_index, distribu
         # shuffle=False: the generator already shuffles, identically on every
         # process; fit's batch-order shuffle would differ between processes.
         history = model.fit(generator, epochs=args.epochs, shuffle=False, verbose=0,
-                            callbacks=[clock.as_callback(keras),
-                                       *task.callbacks(generator)])
-    return history.history, clock.times, steps
+                            callbacks=[timer, *task.callbacks(generator)])
+    return history.history, timer.times, steps
 
 
 def run_jax(task, rank, world):
@@ -368,6 +336,11 @@ def run_tf_multiworker(task, rank, world):
         metrics = ([keras.metrics.SparseCategoricalAccuracy()] if args.plain
                    else task.metrics())
     loss_fn = task.loss()
+    # Each replica's loss is its share of the global batch's mean,
+    # sum(w * loss) / global_batch (tf.distribute sums the gradients over
+    # replicas): the same loss with reduction="sum", through the public API.
+    summed_loss = type(loss_fn).from_config({**loss_fn.get_config(),
+                                             "reduction": "sum"})
     callbacks = []
     if args.plain:
         x, y = task.split.x_train, task.split.y_train
@@ -394,11 +367,8 @@ def run_tf_multiworker(task, rank, world):
         xb, yb = batch[0], batch[1]
         with tf.GradientTape() as tape:
             logits = model(xb, training=True)
-            per_sample = loss_fn.call(yb, logits)
-            if len(batch) == 3:
-                per_sample = per_sample * tf.cast(batch[2], per_sample.dtype)
-            loss = tf.nn.compute_average_loss(per_sample,
-                                              global_batch_size=global_batch)
+            weights = batch[2] if len(batch) == 3 else None
+            loss = summed_loss(yb, logits, sample_weight=weights) / global_batch
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         for metric in metrics:
@@ -410,25 +380,25 @@ def run_tf_multiworker(task, rank, world):
         per_replica = strategy.run(replica_step, args=(next(iterator),))
         return strategy.reduce("SUM", per_replica, axis=None)
 
-    clock = EpochClock()
+    timer = task.ex.EpochTimer()
     history = {}
     for epoch in range(args.epochs):
         for callback in callbacks:  # deferred re-weighting switches the generator
             callback.on_epoch_begin(epoch)
         for metric in metrics:
             metric.reset_state()
-        clock.on_epoch_begin(epoch)
+        timer.on_epoch_begin(epoch)
         total = 0.0
         for _ in range(steps):
             total += float(train_step(iterator))
-        clock.on_epoch_end(epoch)
+        timer.on_epoch_end(epoch)
         # tf.distribute metric states are sum-on-read: already global.
         values = ({m.name: float(m.result()) for m in metrics} if args.plain
                   else all_reduce_metrics(metrics))
         for name, value in {"loss": total / steps, **values}.items():
             history.setdefault(name, []).append(value)
     weights = [keras.ops.convert_to_numpy(w) for w in model.get_weights()]
-    return history, clock.times, steps, weights, [str(strategy.extended.worker_devices)]
+    return history, timer.times, steps, weights, [str(strategy.extended.worker_devices)]
 
 
 def shut_down_process_group(dist):
@@ -472,7 +442,7 @@ def run_torch(task, rank, world):
                                       engine="torch", **task.generator_kwargs())
         batches = generator  # len() + indexing: a sharded, rebalanced epoch
         metrics, callbacks = task.metrics(), task.callbacks(generator)
-    clock = EpochClock()
+    timer = task.ex.EpochTimer()
     history = {}
     for epoch in range(args.epochs):
         if args.plain:
@@ -483,7 +453,7 @@ def run_torch(task, rank, world):
             callback.on_epoch_begin(epoch)
         for metric in metrics:
             metric.reset_state()
-        clock.on_epoch_begin(epoch)
+        timer.on_epoch_begin(epoch)
         total = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         steps = 0
@@ -491,10 +461,11 @@ def run_torch(task, rank, world):
                                                   for i in range(len(generator)))):
             xb, yb = (torch.as_tensor(v, device=device) for v in batch[:2])
             logits = ddp(xb)
-            per_sample = loss_fn.call(yb, logits)
-            if len(batch) == 3:
-                per_sample = per_sample * torch.as_tensor(batch[2], device=device)
-            loss = per_sample.mean()
+            # The loss's own reduction (mean over the batch of w * loss), as
+            # in `fit`; DDP averages the gradients over ranks.
+            weights = (torch.as_tensor(batch[2], device=device) if len(batch) == 3
+                       else None)
+            loss = loss_fn(yb, logits, sample_weight=weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -504,7 +475,7 @@ def run_torch(task, rank, world):
                 correct += (logits.argmax(-1) == yb).float().mean().detach()
             for metric in metrics:
                 metric.update_state(yb, logits.detach())
-        clock.on_epoch_end(epoch)
+        timer.on_epoch_end(epoch)
         dist.all_reduce(total)
         dist.all_reduce(correct)
         values = ({"accuracy": float(correct) / (steps * world)} if args.plain
@@ -513,7 +484,7 @@ def run_torch(task, rank, world):
             history.setdefault(name, []).append(value)
     weights = [keras.ops.convert_to_numpy(w) for w in model.get_weights()]
     shut_down_process_group(dist)
-    return history, clock.times, steps, weights, [str(device or "cpu")]
+    return history, timer.times, steps, weights, [str(device or "cpu")]
 
 
 # Main -----------------------------------------------------------------------

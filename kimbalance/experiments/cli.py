@@ -73,7 +73,9 @@ def add_common_arguments(parser, *, epochs, batch_size=128, dataset="digits",
 
     Args:
         parser: the recipe's `argparse.ArgumentParser`.
-        epochs: default number of epochs (an int >= 1).
+        epochs: default number of epochs (an int >= 1), or None when the
+            recipe picks it after parsing (e.g. per dataset; its `--help`
+            text says how).
         batch_size: default batch size (an int >= 1).
         dataset: default dataset name (`"digits"` is embedded and offline).
         recipe: the recipe's name; `--out` defaults to `runs/<recipe>`.
@@ -94,7 +96,8 @@ def add_common_arguments(parser, *, epochs, batch_size=128, dataset="digits",
     """
     if not isinstance(parser, argparse.ArgumentParser):
         raise invalid("parser", "an argparse.ArgumentParser", parser)
-    check_int("epochs", epochs, low=1)
+    if epochs is not None:
+        check_int("epochs", epochs, low=1)
     check_int("batch_size", batch_size, low=1)
     _check_text("dataset", dataset)
     _check_text("recipe", recipe, allow_none=True)
@@ -107,7 +110,8 @@ def add_common_arguments(parser, *, epochs, batch_size=128, dataset="digits",
     parser.add_argument("--data-dir", default=None,
                         help="directory with local dataset files")
     parser.add_argument("--epochs", type=int, default=epochs,
-                        help=f"training epochs (default: {epochs})")
+                        help=f"training epochs (default: "
+                             f"{epochs or 'depends on the dataset, see above'})")
     parser.add_argument("--batch-size", type=int, default=batch_size,
                         help=f"batch size (default: {batch_size})")
     parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")

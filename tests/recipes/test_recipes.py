@@ -11,13 +11,18 @@ too. The tests below check each recipe's exit status, tables, JSON and plots.
 import json
 import os
 import pathlib
+import runpy
 import subprocess
 import sys
 
 import keras
 import pytest
 
-from kimbalance.experiments import LONG_TAIL_METHODS
+from kimbalance.experiments import (
+    BINARY_METHODS,
+    LONG_TAIL_METHODS,
+    MULTILABEL_METHODS,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RECIPES = ["cats_vs_dogs", "long_tail", "imbalance_sweep", "multilabel",
@@ -156,3 +161,38 @@ def test_compare_backends(smoke):
     (row,) = payload["rows"]
     assert row["backend"] == keras.backend.backend()
     assert row["samples_per_s"] > 0 and _rate(row["balanced_accuracy"])
+    assert row["first_epoch_ms"] > 0 and row["peak_rss_mb"] > 50
+    assert 0 < row["epoch_min_ms"] <= row["epoch_ms"] <= row["epoch_max_ms"]
+    assert payload["agreement"] is None  # one backend: nothing to compare
+    _, _, log = smoke
+    # one summary line for the backend, no Keras progress bar of the worker
+    lines = [line for line in log.splitlines()
+             if line.startswith(keras.backend.backend())]
+    assert len(lines) == 1 and "peak RSS" in lines[0], lines
+    assert "━" not in log and "step -" not in log
+
+
+def test_compare_backends_agreement_rule():
+    module = runpy.run_path(str(ROOT / "recipes" / "compare_backends.py"),
+                            run_name="compare_backends")
+    rows = [{"backend": b, "accuracy": a, "test_samples": 10_000}
+            for b, a in (("torch", 0.85), ("jax", 0.855), ("tensorflow", 0.86))]
+    check = module["agreement"](rows)
+    # binomial SE at p = 0.855 over 10,000 images: 0.35 points; tolerance 1.5
+    assert check["agree"] and check["tolerance"] == pytest.approx(0.0149, abs=2e-4)
+    rows[2]["accuracy"] = 0.83
+    assert not module["agreement"](rows)["agree"]
+    rows[0]["accuracy_seed_std"] = 0.02  # observed seed noise widens it
+    assert module["agreement"](rows)["agree"]
+    assert module["agreement"](rows[:1]) is None
+
+
+@pytest.mark.parametrize("name", ["long_tail", "cats_vs_dogs", "multilabel"])
+def test_methods_flag_takes_commas_or_spaces(name):
+    module = runpy.run_path(str(ROOT / "recipes" / f"{name}.py"), run_name=name)
+    registry = {"long_tail": LONG_TAIL_METHODS, "cats_vs_dogs": BINARY_METHODS,
+                "multilabel": MULTILABEL_METHODS}[name]
+    first, second = list(registry)[1:3]
+    parser = module["build_parser"]()
+    for argv in (["--methods", first, second], ["--methods", f"{first},{second}"]):
+        assert parser.parse_args(argv).methods == [first, second]
