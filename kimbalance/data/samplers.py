@@ -213,7 +213,7 @@ class Sampler:
                     raise invalid("y", f"single-label targets for "
                                   f"{type(self).__name__} (1-D class ids, (N, 1) or "
                                   "one-hot rows); multi-hot rows need "
-                                  "MultiLabelOverSampler", y)
+                                  "MultiLabelOverSampler", targets.array)
                 # Per-label positives; rows have no single class.
                 self._order = None
                 self._labels = None
