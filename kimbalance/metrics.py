@@ -96,13 +96,21 @@ def _is_concrete(value):
     return True
 
 
-def _label_layout(true_shape, pred_shape, num_classes):
+def _received(value):
+    """What a message shows: the values when concrete, else the shape."""
+    if isinstance(value, np.ndarray):
+        return value
+    return f"<tensor of shape {tuple(value.shape)}>"
+
+
+def _label_layout(y_true, y_pred, num_classes):
     """How to read labels and scores of these shapes.
 
     Returns `(binary, one_hot, squeeze_true)`: a single-score (sigmoid)
     output, one-hot labels (else class ids), and labels of shape (..., 1) to
     squeeze. Raises for shapes that do not fit `num_classes`.
     """
+    true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
     pred_rank = len(pred_shape)
     binary = pred_rank <= 1 or pred_shape[-1] == 1
     if binary:
@@ -120,8 +128,9 @@ def _label_layout(true_shape, pred_shape, num_classes):
             raise invalid(
                 "y_pred",
                 f"scores of shape (..., {num_classes}) for num_classes="
-                f"{num_classes} (or (..., 1) for a single sigmoid output)",
-                f"<tensor of shape {tuple(pred_shape)}>",
+                f"{num_classes} (or (..., 1) for a single sigmoid output); got "
+                f"shape {pred_shape}",
+                _received(y_pred),
             )
         sample_rank = pred_rank - 1
     true_rank = len(true_shape)
@@ -139,8 +148,8 @@ def _label_layout(true_shape, pred_shape, num_classes):
     raise invalid(
         "y_true",
         f"class ids of shape (...) or {expected} matching y_pred of shape "
-        f"{tuple(pred_shape)}",
-        f"<tensor of shape {tuple(true_shape)}>",
+        f"{pred_shape}; got shape {true_shape}",
+        _received(y_true),
     )
 
 
@@ -221,6 +230,9 @@ class _ConfusionMatrixMetric(metrics.Metric):
                 module docstring).
         """
         num_classes = self.num_classes
+        for name, value in (("y_true", y_true), ("y_pred", y_pred)):
+            if value is None or isinstance(value, str | bytes | dict):
+                raise invalid(name, "an array or tensor", value)
         # Concrete inputs are checked in NumPy before any conversion: a jax
         # conversion with x64 disabled would already wrap int64 ids.
         if _is_concrete(y_true):
@@ -232,8 +244,7 @@ class _ConfusionMatrixMetric(metrics.Metric):
             _check_scores(y_pred)
         else:
             y_pred = ops.convert_to_tensor(y_pred)
-        binary, one_hot, squeeze_true = _label_layout(
-            tuple(y_true.shape), tuple(y_pred.shape), num_classes)
+        binary, one_hot, squeeze_true = _label_layout(y_true, y_pred, num_classes)
         if isinstance(y_true, np.ndarray):
             _check_labels(y_true[..., 0] if squeeze_true else y_true, one_hot,
                           num_classes)

@@ -508,3 +508,28 @@ def test_inside_fit_evaluate_and_saved_model(tmp_path):
                               return_dict=True)
     for name, value in results.items():
         np.testing.assert_allclose(again[name], value, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["y_true", "y_pred"])
+@pytest.mark.parametrize("value", [None, "0 1 2", {"a": 1}])
+def test_missing_or_non_array_inputs(name, value):
+    args = {"y_true": [0, 1, 2], "y_pred": SCORES3, name: value}
+    with pytest.raises(ValueError, match=rf"argument `{name}`. Expected an array or "
+                       rf"tensor. Received: {name}="):
+        MacroF1(num_classes=3).update_state(**args)
+
+
+def test_non_numeric_scores_and_weights():
+    with pytest.raises(ValueError, match=r"argument `y_pred`. Expected numeric "
+                       r"scores; got dtype <U"):
+        MacroF1(num_classes=3).update_state([0], [["a", "b", "c"]])
+    with pytest.raises(ValueError, match=r"argument `sample_weight`. Expected numeric "
+                       r"weights; got dtype <U"):
+        MacroF1(num_classes=3).update_state([0, 1, 2], SCORES3, sample_weight="abc")
+
+
+def test_shape_errors_show_the_received_values():
+    with pytest.raises(ValueError, match=r"argument `y_true`. Expected class ids .* "
+                       r"got shape \(2, 2\). Received: y_true=\[\[0, 1\], \[1, 0\]\]"):
+        MacroF1(num_classes=3).update_state(np.array([[0, 1], [1, 0]]),
+                                            np.eye(3)[[1, 0]])
