@@ -13,10 +13,11 @@ by default, as in Keras) and `sample_weight` are applied by
   its mean over labels.
 """
 
+import numpy as np
 from keras import ops
 
 from kimbalance._api import export
-from kimbalance._validation import check_bool
+from kimbalance._validation import check_bool, invalid
 from kimbalance.losses._common import (
     IgnoreClassLoss,
     KimbalanceLoss,
@@ -233,6 +234,17 @@ class WeightedCategoricalCrossentropy(IgnoreClassLoss):
 # --- binary / multi-label -----------------------------------------------------
 
 
+def _check_binary_weights(pos_weight, neg_weight):
+    """Both weights checked; both all-zero would make every label's loss 0."""
+    pos = check_scalar_or_vector("pos_weight", pos_weight)
+    neg = check_scalar_or_vector("neg_weight", neg_weight)
+    if (pos is not None and neg is not None and not np.any(np.asarray(pos) > 0)
+            and not np.any(np.asarray(neg) > 0)):
+        raise invalid("neg_weight", "a weight > 0 somewhere when pos_weight is all "
+                      "0 (both all 0 make the loss 0 for every label)", neg_weight)
+    return pos, neg
+
+
 @export
 def weighted_binary_crossentropy(y_true, y_pred, *, pos_weight=None, neg_weight=None,
                                  from_logits=False, label_smoothing=0.0):
@@ -273,8 +285,7 @@ def weighted_binary_crossentropy(y_true, y_pred, *, pos_weight=None, neg_weight=
     >>> [round(v, 4) for v in keras.ops.convert_to_numpy(loss).tolist()]
     [0.6931, 5.3173]
     """
-    pos_weight = check_scalar_or_vector("pos_weight", pos_weight)
-    neg_weight = check_scalar_or_vector("neg_weight", neg_weight)
+    pos_weight, neg_weight = _check_binary_weights(pos_weight, neg_weight)
     from_logits = check_bool("from_logits", from_logits)
     label_smoothing = check_label_smoothing(label_smoothing)
     y_pred = to_float32(y_pred)
@@ -330,9 +341,9 @@ class WeightedBinaryCrossentropy(KimbalanceLoss):
     def __init__(self, pos_weight=None, neg_weight=None, from_logits=False,
                  label_smoothing=0.0, reduction="sum_over_batch_size",
                  name="weighted_binary_crossentropy", dtype=None):
+        pos_weight, neg_weight = _check_binary_weights(pos_weight, neg_weight)
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
-            pos_weight=check_scalar_or_vector("pos_weight", pos_weight),
-            neg_weight=check_scalar_or_vector("neg_weight", neg_weight),
+            pos_weight=pos_weight, neg_weight=neg_weight,
             from_logits=check_bool("from_logits", from_logits),
             label_smoothing=check_label_smoothing(label_smoothing))

@@ -75,6 +75,8 @@ BAD_HYPERPARAMETERS = [
      r"`class_weight`.*<= 1e\+12"),
     (WeightedCategoricalCrossentropy, dict(class_weight=[1.0, np.inf, 1.0, 1.0]),
      r"`class_weight`.*finite"),
+    (WeightedBinaryCrossentropy, dict(pos_weight=[0.0, 0.0], neg_weight=0.0),
+     r"`neg_weight`.*both all 0"),
     (WeightedBinaryCrossentropy, dict(pos_weight=1e300),
      r"`pos_weight`.*<= 1000000000000\.0"),
     (CDTLoss, dict(class_counts=COUNTS, gamma=1e308), r"`gamma`.*<= 10000"),
