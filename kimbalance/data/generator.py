@@ -13,7 +13,11 @@ import numpy as np
 
 from kimbalance._validation import check_bool, check_int, invalid, parse_targets
 from kimbalance.data.samplers import SAMPLERS, Sampler, get_sampler
-from kimbalance.data.sharding import ShardLayout, shard_batch_indices
+from kimbalance.data.sharding import (
+    ShardLayout,
+    check_shard_index,
+    shard_batch_indices,
+)
 from kimbalance.weights import resolve_class_weight, sample_weights
 
 __all__ = ["BalancedBatchGenerator"]
@@ -373,12 +377,7 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
         self.batch_size = check_int("batch_size", batch_size, low=1)
         self.seed = check_int("seed", seed, low=0)
         self.num_shards = check_int("num_shards", num_shards, low=1)
-        if (not isinstance(shard_index, numbers.Integral)
-                or isinstance(shard_index, bool)
-                or not 0 <= shard_index < self.num_shards):
-            raise invalid("shard_index", f"an int in [0, num_shards={self.num_shards})",
-                          shard_index)
-        self.shard_index = int(shard_index)
+        self.shard_index = check_shard_index(shard_index, self.num_shards)
         self.drop_remainder = check_bool("drop_remainder", drop_remainder)
 
         self._source = _make_source(x, x_key)

@@ -40,7 +40,8 @@ from kimbalance.data.samplers import Sampler
 __all__ = ["ShardLayout", "ShardedSampler", "shard_batch_indices"]
 
 
-def _check_shard_index(shard_index, num_shards):
+def check_shard_index(shard_index, num_shards):
+    """Returns `shard_index` as an int in `[0, num_shards)`, else raises."""
     if (not isinstance(shard_index, numbers.Integral)
             or isinstance(shard_index, bool)
             or not 0 <= shard_index < num_shards):
@@ -96,7 +97,7 @@ class ShardLayout:
         check_int("epoch_size", self.epoch_size, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_int("num_shards", self.num_shards, low=1)
-        _check_shard_index(self.shard_index, self.num_shards)
+        check_shard_index(self.shard_index, self.num_shards)
         check_int("block_size", self.block_size, low=1)
         check_bool("drop_remainder", self.drop_remainder)
         if self.batch_size % self.block_size:
@@ -280,7 +281,7 @@ class ShardedSampler:
         self.sampler = sampler
         self.batch_size = check_int("batch_size", batch_size, low=1)
         self.num_shards = check_int("num_shards", num_shards, low=1)
-        self.shard_index = _check_shard_index(shard_index, self.num_shards)
+        self.shard_index = check_shard_index(shard_index, self.num_shards)
         self.drop_remainder = check_bool("drop_remainder", drop_remainder)
         self.layout = ShardLayout(len(sampler), self.batch_size, self.num_shards,
                                   self.shard_index, sampler.block_size,
