@@ -161,12 +161,12 @@ def check_shards(per_rank, reference, *, batch_size):
     for epoch, expected in enumerate(reference["epochs"]):
         shards = [np.asarray(rank_epochs[epoch]) for rank_epochs in per_rank]
         assert all(s.shape[0] == expected.shape[0] // ranks for s in shards)
-        rebuilt = np.concatenate([
-            shards[r][i:i + batch_size]
-            for i in range(0, shards[0].shape[0], batch_size)
-            for r in range(ranks)
-        ])
-        np.testing.assert_array_equal(rebuilt, expected)
+        # Step by step, the ranks' batches together are the global batch (as
+        # a set: each rank's batch is a stratified deal of it).
+        for i in range(0, shards[0].shape[0], batch_size):
+            step = np.concatenate([shards[r][i:i + batch_size] for r in range(ranks)])
+            np.testing.assert_array_equal(
+                np.sort(step), np.sort(expected[i * ranks:(i + batch_size) * ranks]))
         np.testing.assert_array_equal(np.sort(np.concatenate(shards)),
                                       np.sort(expected))
         # Over-sampling balances the epoch exactly (40 / 40 / 40) and each
