@@ -21,6 +21,7 @@ from kimbalance import (  # noqa: E402
     models,
     plots,
     thresholds,
+    training,
     weights,
 )
 from kimbalance.evaluation import *  # noqa: E402,F403
@@ -36,6 +37,7 @@ __all__ = [
     "models",
     "plots",
     "thresholds",
+    "training",
     "weights",
     *evaluation.__all__,
 ]

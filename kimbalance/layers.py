@@ -18,7 +18,7 @@ from keras import ops
 from kimbalance._api import export
 from kimbalance._validation import check_float, check_int, check_vector, invalid
 
-__all__ = ["CosineDense", "LogitAdjustment", "ThresholdDecision"]
+__all__ = ["ClassScale", "CosineDense", "LogitAdjustment", "ThresholdDecision"]
 
 # As torch.nn.functional.normalize: x / max(||x||, eps).
 _NORM_EPSILON = 1e-12
@@ -335,3 +335,74 @@ def _check_last_dim(input_shape, argument, values):
             f"of shape {tuple(input_shape)})",
             values,
         )
+
+
+@export
+class ClassScale(keras.layers.Layer):
+    """Per-class learnable scale: `inputs * scale`, one scale per class.
+
+    The layer of learnable weight scaling (LWS, Kang et al. 2020): placed
+    after a classifier's linear output, scale `f_c` multiplies the logit of
+    class c, i.e. class c's weight vector and bias, so training only the
+    scales on class-balanced batches rebalances the classifier's weight
+    norms. The scales start at 1 (the identity), have shape
+    `(num_classes,)` taken from the input's last dimension at build time,
+    and are multiplied in float32 (also under a `mixed_float16` policy).
+    `kimbalance.training.learn_weight_scaling` inserts and trains it.
+
+    Args:
+        scale_initializer: initializer of the scales (default `"ones"`).
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        `(..., num_classes)` logits.
+
+    Output shape:
+        Same as the input.
+
+    Raises:
+        ValueError: for a `scale_initializer` Keras cannot interpret, or
+            inputs with an unknown last dimension.
+
+    Examples:
+
+    >>> layer = ClassScale()
+    >>> keras.ops.convert_to_numpy(layer(np.array([[1.0, -2.0]]))).tolist()
+    [[1.0, -2.0]]
+
+    References:
+        Kang, B. et al. "Decoupling Representation and Classifier for
+        Long-Tailed Recognition." ICLR 2020.
+    """
+
+    def __init__(self, *, scale_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        try:
+            initializer = keras.initializers.get(scale_initializer)
+        except (ValueError, TypeError):
+            initializer = None
+        if initializer is None or not callable(initializer):
+            raise invalid("scale_initializer", "a Keras initializer, its name or "
+                          "its config", scale_initializer)
+        self.scale_initializer = initializer
+
+    def build(self, input_shape):
+        num_classes = input_shape[-1] if len(input_shape) else None
+        if num_classes is None:
+            raise invalid("input_shape", "a known last dimension",
+                          tuple(input_shape))
+        self.scale = self.add_weight(name="scale", shape=(num_classes,),
+                                     initializer=self.scale_initializer)
+
+    def call(self, inputs):
+        scaled = ops.cast(inputs, "float32") * ops.cast(self.scale, "float32")
+        return ops.cast(scaled, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["scale_initializer"] = keras.initializers.serialize(
+            self.scale_initializer)
+        return config
