@@ -373,6 +373,9 @@ LABEL_RULES = ("distribution", "probabilities", "binary")
 _SUM_TOLERANCE = 1e-3
 _HALF_SUM_TOLERANCE = 2e-2
 
+# A tuple, not a `|` union: torch dynamo traces isinstance on tuples.
+_HOST_TYPES = (list, tuple, numbers.Number, np.generic)
+
 _LABELS_CHECKED = contextvars.ContextVar("kimbalance_labels_checked", default=False)
 
 
@@ -397,27 +400,24 @@ def concrete_values(x):
     """
     if isinstance(x, np.ndarray):
         return x
-    if isinstance(x, list | tuple | numbers.Number | np.generic):
+    if isinstance(x, _HOST_TYPES):
         return np.asarray(x)
+    # torch first: dynamo traces these few lines without a graph break.
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        if torch.compiler.is_compiling() or x.device.type == "meta":
+            return None
+        x = x.detach().cpu()
+        return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
     if keras.backend.is_keras_tensor(x):
         return None
-    backend = keras.backend.backend()
-    if backend == "jax":
-        jax = sys.modules.get("jax")
-        if jax is not None and isinstance(x, jax.core.Tracer):
-            return None
-    elif backend == "tensorflow":
-        tf = sys.modules.get("tensorflow")
-        if tf is not None and isinstance(x, tf.Tensor) and (
-                not tf.executing_eagerly() or not hasattr(x, "numpy")):
-            return None
-    elif backend == "torch":
-        torch = sys.modules.get("torch")
-        if torch is not None and isinstance(x, torch.Tensor):
-            if torch.compiler.is_compiling() or x.device.type == "meta":
-                return None
-            x = x.detach().cpu()
-            return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(x, jax.core.Tracer):
+        return None
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(x, (tf.Tensor, tf.Variable)) and (
+            not tf.executing_eagerly() or tf.is_symbolic_tensor(x)):
+        return None
     try:
         return np.asarray(ops.convert_to_numpy(x))
     except Exception:  # noqa: BLE001 - anything not convertible is not concrete.
