@@ -416,7 +416,7 @@ def plot_bars(values, *, ylabel="", title=None, path=None, errors=None,
         errors: optional error bars in the shape of `values`: a value
             `(low, high)` per label draws the range around the bar (e.g. the
             min and max epoch time around the median).
-        fmt: the bar-label format.
+        fmt: the bar-label format (a %-format str, or one per panel).
 
     Returns:
         The `matplotlib.figure.Figure`.
@@ -445,21 +445,29 @@ def plot_bars(values, *, ylabel="", title=None, path=None, errors=None,
         raise invalid("ylabel", f"a str or {len(panels)} str (one per panel)", ylabel)
     if title is not None and not isinstance(title, str):
         raise invalid("title", "a str or None", title)
-    if not isinstance(fmt, str):
-        raise invalid("fmt", "a %-format str such as '%.3g'", fmt)
+    if isinstance(fmt, str):
+        formats = [fmt] * len(panels)
+    elif isinstance(fmt, list | tuple) and len(fmt) == len(panels) and all(
+            isinstance(f, str) for f in fmt):
+        formats = list(fmt)
+    else:
+        raise invalid("fmt", f"a %-format str such as '%.3g', or {len(panels)} "
+                      "(one per panel)", fmt)
     ranges = [None] * len(panels)
     if errors is not None:
         ranges = _bar_errors(errors, panels)
     width = max(len(p[1]) for p in panels)
     fig = _figure((len(panels) * max(3.5, 1.1 * width + 1.5), 3.6))
-    for (name, labels, heights), ylab, bounds in zip(panels, ylabels, ranges,
-                                                      strict=True):
+    for (name, labels, heights), ylab, bounds, label_format in zip(
+            panels, ylabels, ranges, formats, strict=True):
         ax = fig.add_subplot(1, len(panels), len(fig.axes) + 1)
         yerr = None
         if bounds is not None:
             yerr = np.stack([heights - bounds[:, 0], bounds[:, 1] - heights])
-        bars = ax.bar(labels, heights, color="tab:blue", yerr=yerr, capsize=4)
-        ax.bar_label(bars, fmt=fmt, label_type="center", color="white")
+        bars = ax.bar(labels, heights, color="tab:blue", yerr=yerr, capsize=4,
+                      error_kw={"alpha": 0.6})
+        ax.bar_label(bars, fmt=label_format, padding=2)
+        ax.margins(y=0.12)
         ax.set_ylabel(ylab)
         ax.grid(alpha=0.3, axis="y")
         if name is not None:

@@ -18,22 +18,26 @@ with `verbose=0` and their output is kept apart, so nothing interleaves).
 Output: a Markdown table, a JSON file, and a plot of epoch time (median with
 the min-max range) and test accuracy side by side.
 
-Defaults: Fashion-MNIST-LT (ratio 100, 14,900 training images, the full
+Defaults: Fashion-MNIST-LT (ratio 100, 14,886 training images, the full
 10,000-image test set) for 5 epochs when its IDX files are found locally
 (`--data-dir`, `$KIMBALANCE_DATA`, `/usr/share/datasets/fashion-mnist`),
-else the embedded scikit-learn digits (ratio lowered to 20, ~450 training
-images) for 40 epochs, where the CNN reaches its usual ~90 % test accuracy;
-the small CNN, cross-entropy, batch 128, seed 0. `--epochs` overrides the
-per-dataset default.
+else the embedded scikit-learn digits (ratio lowered to 20: 441 training
+and 450 test images) for 40 epochs, where the CNN reaches its usual ~90 %
+test accuracy; the small CNN, cross-entropy, batch 128, seed 0. `--epochs`
+overrides the per-dataset default. Fashion-MNIST-LT takes minutes per backend
+on a few CPU cores (torch runs eagerly: one epoch took 2-3 minutes on a
+loaded 2-core machine, where it reached 79.7 % test accuracy after 5 epochs);
+`--dataset digits` is the quick check (about a minute per backend).
 
 Agreement: the backends initialise weights from different random number
 generators and sum floats in different orders, so their runs differ the way
 two seeds do. Two seeds' test accuracies differ by about the binomial standard
-error of an accuracy on n test samples, SE = sqrt(p (1 - p) / n) (Fashion-MNIST-
-LT, 3 seeds: 86.9 +- 0.4 %, SE 0.34 points), so the backends agree when the
+error of an accuracy on n test samples, SE = sqrt(p (1 - p) / n) (the quality
+benchmark on Fashion-MNIST-LT: 86.9 +- 0.4 % over 3 seeds, where SE = 0.34
+points), so the backends agree when the
 spread (max - min) of their accuracies is within 3 * sqrt(2) * SE, three
 standard deviations of a difference of two runs: 1.5 points on Fashion-MNIST's
-10,000 test images, ~6 points on the 360 digits. With `--seeds k > 1` the
+10,000 test images, 6 points on digits' 450. With `--seeds k > 1` the
 observed standard deviation over seeds is used when it is larger.
 
 Examples:
@@ -229,7 +233,7 @@ def main(argv=None):
         plots.plot_bars(
             {"epoch time (ms, median)": {r["backend"]: r["epoch_ms"] for r in ok},
              "test accuracy (%)": {r["backend"]: 100 * r["accuracy"] for r in ok}},
-            ylabel=["ms per epoch (bars: min-max)", "%"],
+            ylabel=["ms per epoch (bars: min-max)", "%"], fmt=["%.0f", "%.1f"],
             errors={"epoch time (ms, median)": {
                 r["backend"]: (r["epoch_min_ms"], r["epoch_max_ms"]) for r in ok}},
             title=f"{args.method} on {ok[0]['split']}, {args.epochs} epochs",

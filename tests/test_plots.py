@@ -219,6 +219,7 @@ def test_other_formats_and_extensionless_paths(tmp_path):
         (plots.plot_bars, ({"p": {}},), {}, r"argument `values\['p'\]`"),
         (plots.plot_bars, ({"a": 1.0},), {"ylabel": ["x", "y"]}, "argument `ylabel`"),
         (plots.plot_bars, ({"a": 1.0},), {"title": 3}, "argument `title`"),
+        (plots.plot_bars, ({"a": 1.0},), {"fmt": ["%d", "%d"]}, "argument `fmt`"),
         (plots.plot_bars, ({"a": 1.0},), {"errors": {"a": (2.0, 3.0)}},
          "argument `errors`. Expected finite \\(low, high\\) ranges"),
         (plots.plot_bars, ({"a": 1.0},), {"errors": {"b": (0.0, 3.0)}},

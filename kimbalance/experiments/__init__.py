@@ -14,7 +14,8 @@ call into this package, one concept per module:
 - `kimbalance.experiments.tables`: `summarize`, `markdown_table`,
   `write_results`, `timing_summary`.
 
-This module re-exports what the recipes and benchmarks use.
+This module re-exports what the recipes and benchmarks use; everything else
+is imported from its module (e.g. `kimbalance.experiments.splits.Split`).
 """
 
 from kimbalance._env import BACKENDS, backend_info
@@ -40,11 +41,9 @@ from kimbalance.experiments.runner import (
     RunResult,
     build_model,
     imbalance_sweep,
-    run_method,
     run_methods,
 )
 from kimbalance.experiments.splits import (
-    Split,
     binary_pair_split,
     long_tail_split,
     mosaic_split,
@@ -66,7 +65,6 @@ __all__ = [
     "EpochTimer",
     "Method",
     "RunResult",
-    "Split",
     "TaskInfo",
     "backend_info",
     "binary_pair_split",
@@ -79,7 +77,6 @@ __all__ = [
     "mosaic_split",
     "parse_methods",
     "positive_class_metrics",
-    "run_method",
     "run_methods",
     "seeds_from_args",
     "select_methods",

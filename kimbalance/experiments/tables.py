@@ -95,6 +95,10 @@ def _cell(row, key, rates=()):
     if key in RATE_HEADERS or key in rates or key.endswith(("_accuracy", "_recall")):
         text = f"{100 * value:.1f}"
         return f"{text} ± {100 * std:.1f}" if many and std is not None else text
+    if isinstance(value, float) and key.endswith(("_ms", "_mb")):
+        # milliseconds and megabytes: whole numbers once they are large
+        text = f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+        return f"{text} ± {std:.2g}" if many and std is not None else text
     if isinstance(value, float):
         if key.endswith(("time", "_s")):
             text = f"{value:.1f}"

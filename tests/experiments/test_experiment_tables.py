@@ -32,6 +32,14 @@ def test_markdown_table_formats_rates_and_times():
     assert lines[3] == "| focal | 90.0 | 3.0 | - |"
 
 
+def test_markdown_table_formats_milliseconds_and_megabytes():
+    rows = [{"backend": "jax", "epoch_ms": 15950.4, "peak_rss_mb": 630.4,
+             "first_epoch_ms": 0.731}]
+    table = ex.markdown_table(rows, ["backend", "epoch_ms", "peak_rss_mb",
+                                     "first_epoch_ms"])
+    assert table.splitlines()[2] == "| jax | 15950 | 630 | 0.731 |"
+
+
 def test_write_results_writes_markdown_and_json(tmp_path):
     runs = _runs()
     rows = ex.summarize(runs)

@@ -59,6 +59,7 @@ for name, out in json.loads(sys.argv[1]).items():
           flush=True)
 print("HELP " + json.dumps(helps))
 print("STATUS " + json.dumps(status))
+print("TENSORFLOW_LOADED " + json.dumps("tensorflow" in sys.modules))
 """
 
 
@@ -81,6 +82,8 @@ def smoke(tmp_path_factory):
     help_line = next(line for line in proc.stdout.splitlines()
                      if line.startswith("HELP "))
     status["help"] = json.loads(help_line[len("HELP "):])
+    status["tensorflow_loaded"] = any(
+        line == "TENSORFLOW_LOADED true" for line in proc.stdout.splitlines())
     return status, {k: pathlib.Path(v) for k, v in outs.items()}, log
 
 
@@ -101,6 +104,17 @@ def test_help_lists_the_common_flags(smoke, name):
     for flag in ("--backend", "--dataset", "--epochs", "--seeds", "--out", "--quiet",
                  "--smoke"):
         assert flag in text, (name, flag)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow",
+                    reason="TensorFlow is the backend there")
+def test_recipes_never_load_tensorflow_on_other_backends(smoke):
+    """Running every recipe on torch / jax leaves TensorFlow unimported.
+
+    It used to be imported (by `keras.utils.set_random_seed`) and printed its
+    oneDNN start-up lines in torch and jax runs.
+    """
+    assert smoke[0]["tensorflow_loaded"] is False
 
 
 def _rate(value):
