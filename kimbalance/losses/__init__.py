@@ -30,7 +30,8 @@ that break the loss's rule raise a `ValueError` naming `y_true`:
 Under a jit trace (a compiled `model.fit` on jax or tensorflow, `jax.jit`,
 `tf.function`, `torch.compile`) values are unknown and not checked, as in
 Keras' own sparse losses: an id outside `[0, C)` then gives an undefined
-result (NaN on jax, an `InvalidArgumentError` on TensorFlow CPU, 0 on GPU).
+result (e.g. NaN on jax, an `InvalidArgumentError` from TensorFlow's CPU
+gather, an arbitrary value under `torch.compile`), not the `ValueError`.
 Check labels where data enters (`kimbalance.data.BalancedBatchGenerator`
 does). Hyperparameters are bounded so that every derived float32 quantity
 stays finite (e.g. `tau`, `scale` <= 1e4; exponents <= 1e4; weights <= 1e12).
