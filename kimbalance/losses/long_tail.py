@@ -29,7 +29,7 @@ __all__ = ["CDTLoss", "LDAMLoss", "cdt_loss", "ldam_loss"]
 _MAX_TEMPERATURE = 1e30
 
 
-def _check_counts(value):
+def _class_counts(value):
     """Per-class training counts, all > 0, as float64 (for powers and logs)."""
     return check_counts("class_counts", value, positive=True).astype(np.float64)
 
@@ -131,7 +131,7 @@ def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
         Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
         Margin Loss", NeurIPS 2019. Official code: github.com/kaidic/LDAM-DRW.
     """
-    counts = _check_counts(class_counts)
+    counts = _class_counts(class_counts)
     max_margin = _check_max_margin(max_margin)
     scale = _check_scale(scale)
     weights = _check_class_weight(class_weight, counts)
@@ -186,7 +186,7 @@ def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
         Ye et al., "Identifying and Compensating for Feature Deviation in
         Imbalanced Deep Learning", arXiv:2001.01385, 2020.
     """
-    counts = _check_counts(class_counts)
+    counts = _class_counts(class_counts)
     gamma = _check_cdt_gamma(gamma, counts)
     y_pred = to_float32(y_pred)
     _check_width("class_counts", counts, y_pred)
@@ -252,7 +252,7 @@ class LDAMLoss(KimbalanceLoss):
 
     def __init__(self, class_counts, max_margin=0.5, scale=30.0, class_weight=None,
                  *, reduction="sum_over_batch_size", name="ldam_loss", dtype=None):
-        counts = _check_counts(class_counts)
+        counts = _class_counts(class_counts)
         max_margin = _check_max_margin(max_margin)
         scale = _check_scale(scale)
         weights = _check_class_weight(class_weight, counts)
@@ -302,7 +302,7 @@ class CDTLoss(KimbalanceLoss):
 
     def __init__(self, class_counts, gamma=0.2, *, reduction="sum_over_batch_size",
                  name="cdt_loss", dtype=None):
-        counts = _check_counts(class_counts)
+        counts = _class_counts(class_counts)
         gamma = _check_cdt_gamma(gamma, counts)
         super().__init__(name=name, reduction=reduction, dtype=dtype,
                          class_counts=counts.astype(np.int64).tolist(), gamma=gamma)

@@ -56,7 +56,7 @@ def _multi_hot_targets(y_true, y_pred):
     return ops.cast(y_true, y_pred.dtype)
 
 
-def _check_label_counts(value):
+def _label_counts(value):
     """Positive training samples per label, all > 0, as float64."""
     return check_counts("label_counts", value, positive=True).astype(np.float64)
 
@@ -205,7 +205,7 @@ def asymmetric_loss(y_true, y_pred, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
 
 def _check_db_args(label_counts, num_samples, rebalance, map_alpha, map_beta,
                    map_gamma, neg_scale, init_bias, focal_gamma, balance_param):
-    counts = _check_label_counts(label_counts)
+    counts = _label_counts(label_counts)
     num_samples = check_int("num_samples", num_samples, low=1, high=MAX_COUNT)
     if np.any(counts > num_samples):
         raise invalid("label_counts", f"counts <= num_samples={num_samples} (a "
