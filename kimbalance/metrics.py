@@ -240,11 +240,15 @@ class _ConfusionMatrixMetric(metrics.Metric):
         else:
             y_true = ops.convert_to_tensor(y_true)
         if _is_concrete(y_pred):
-            y_pred = np.asarray(_as_numpy(y_pred))
-            _check_scores(y_pred)
+            # The scores are read for the check only: a backend tensor is
+            # used as it is below (no copy back to the device).
+            scores = np.asarray(_as_numpy(y_pred))
+            _check_scores(scores)
+            if not ops.is_tensor(y_pred):
+                y_pred = scores
         else:
-            y_pred = ops.convert_to_tensor(y_pred)
-        binary, one_hot, squeeze_true = _label_layout(y_true, y_pred, num_classes)
+            scores = y_pred = ops.convert_to_tensor(y_pred)
+        binary, one_hot, squeeze_true = _label_layout(y_true, scores, num_classes)
         if isinstance(y_true, np.ndarray):
             _check_labels(y_true[..., 0] if squeeze_true else y_true, one_hot,
                           num_classes)
