@@ -436,23 +436,10 @@ def plot_bars(values, *, ylabel="", title=None, path=None, errors=None,
     ['epoch (ms)', 'accuracy']
     """
     panels = _bar_panels("values", values)
-    if isinstance(ylabel, str):
-        ylabels = [ylabel] * len(panels)
-    elif isinstance(ylabel, list | tuple) and len(ylabel) == len(panels) and all(
-            isinstance(y, str) for y in ylabel):
-        ylabels = list(ylabel)
-    else:
-        raise invalid("ylabel", f"a str or {len(panels)} str (one per panel)", ylabel)
+    ylabels = _per_panel("ylabel", ylabel, len(panels), "an axis label")
     if title is not None and not isinstance(title, str):
         raise invalid("title", "a str or None", title)
-    if isinstance(fmt, str):
-        formats = [fmt] * len(panels)
-    elif isinstance(fmt, list | tuple) and len(fmt) == len(panels) and all(
-            isinstance(f, str) for f in fmt):
-        formats = list(fmt)
-    else:
-        raise invalid("fmt", f"a %-format str such as '%.3g', or {len(panels)} "
-                      "(one per panel)", fmt)
+    formats = _per_panel("fmt", fmt, len(panels), "a %-format such as '%.3g'")
     ranges = [None] * len(panels)
     if errors is not None:
         ranges = _bar_errors(errors, panels)
@@ -475,6 +462,16 @@ def plot_bars(values, *, ylabel="", title=None, path=None, errors=None,
     if title:
         fig.suptitle(title, fontsize=10)
     return _finish(fig, path)
+
+
+def _per_panel(name, value, count, what):
+    """One str for every panel, or a list of `count` str."""
+    if isinstance(value, str):
+        return [value] * count
+    if isinstance(value, list | tuple) and len(value) == count and all(
+            isinstance(v, str) for v in value):
+        return list(value)
+    raise invalid(name, f"a str ({what}) or {count} of them, one per panel", value)
 
 
 def _bar_panels(name, values):
