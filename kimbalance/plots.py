@@ -74,6 +74,7 @@ def plot_class_distribution(counts, *, class_names=None, log_scale=False,
     >>> fig.axes[0].get_yscale(), len(fig.axes[0].patches)
     ('log', 4)
     """
+    _text("title", title)
     counts = getattr(counts, "counts", counts)
     counts = _vector("counts", counts, nonnegative=True)
     names = _names(class_names, len(counts))
@@ -128,6 +129,7 @@ def plot_history(history, metrics=None, *, title=None, path=None):
     >>> len(fig.axes[0].lines)
     2
     """
+    _text("title", title)
     logs = getattr(history, "history", history)
     if not isinstance(logs, dict) or not logs:
         raise invalid("history", "a Keras History or a non-empty dict of "
@@ -199,6 +201,7 @@ def plot_confusion_matrix(confusion, *, class_names=None, normalize="true",
     >>> np.round(fig.axes[0].images[0].get_array(), 2).tolist()
     [[0.8, 0.2], [0.2, 0.8]]
     """
+    _text("title", title)
     names = getattr(confusion, "class_names", None) if class_names is None else (
         class_names)
     confusion = getattr(confusion, "confusion_matrix", confusion)
@@ -270,6 +273,9 @@ def plot_imbalance_sweep(results, *, metric="accuracy", log_x=True,
     >>> fig.axes[0].get_xscale(), len(fig.axes[0].lines)
     ('log', 2)
     """
+    _text("metric", metric, allow_none=False)
+    _text("xlabel", xlabel, allow_none=False)
+    _text("title", title)
     if not isinstance(results, dict) or not results:
         raise invalid("results", "a non-empty dict {method: {ratio: value}}",
                       results)
@@ -344,6 +350,7 @@ def plot_recall_vs_class_size(recall, class_counts=None, *, class_names=None,
     >>> fig.axes[0].get_xscale(), fig.axes[0].collections[0].get_offsets().shape
     ('log', (3, 2))
     """
+    _text("title", title)
     series = recall if isinstance(recall, dict) else {None: recall}
     if not series:
         raise invalid("recall", "per-class recall values (or a non-empty dict of "
@@ -437,8 +444,7 @@ def plot_bars(values, *, ylabel="", title=None, path=None, errors=None,
     """
     panels = _bar_panels("values", values)
     ylabels = _per_panel("ylabel", ylabel, len(panels), "an axis label")
-    if title is not None and not isinstance(title, str):
-        raise invalid("title", "a str or None", title)
+    _text("title", title)
     formats = _per_panel("fmt", fmt, len(panels), "a %-format such as '%.3g'")
     ranges = [None] * len(panels)
     if errors is not None:
@@ -462,6 +468,14 @@ def plot_bars(values, *, ylabel="", title=None, path=None, errors=None,
     if title:
         fig.suptitle(title, fontsize=10)
     return _finish(fig, path)
+
+
+def _text(name, value, *, allow_none=True):
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        raise invalid(name, "a str" + (" or None" if allow_none else ""), value)
+    return value
 
 
 def _per_panel(name, value, count, what):

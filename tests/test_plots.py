@@ -229,6 +229,16 @@ def test_other_formats_and_extensionless_paths(tmp_path):
         (plots.plot_bars, ({"a": 1.0},), {"path": 3}, "argument `path`. Expected a "
                                                       "path"),
         (plots.plot_class_distribution, ([3, 1],), {"path": 7}, "argument `path`"),
+        (plots.plot_class_distribution, ([3, 1],), {"title": 7}, "argument `title`"),
+        (plots.plot_history, ({"loss": [1.0]},), {"title": ["t"]}, "argument `title`"),
+        (plots.plot_confusion_matrix, ([[1, 0], [0, 1]],), {"title": 1},
+         "argument `title`"),
+        (plots.plot_imbalance_sweep, ({"CE": {1: 0.5}},), {"metric": None},
+         "argument `metric`. Expected a str. Received: metric=None"),
+        (plots.plot_imbalance_sweep, ({"CE": {1: 0.5}},), {"xlabel": 3},
+         "argument `xlabel`"),
+        (plots.plot_recall_vs_class_size, ([0.5],), {"class_counts": [3],
+                                                     "title": 2}, "argument `title`"),
     ],
 )
 def test_invalid_arguments(plot, args, kwargs, message):
