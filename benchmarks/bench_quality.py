@@ -64,9 +64,7 @@ def build_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=ex.BACKENDS, default=None,
                         help="Keras backend (default: $KERAS_BACKEND, else jax)")
-    parser.add_argument("--methods", default=None,
-                        help="comma-separated subset (default: every long-tail "
-                             "method)")
+    ex.parse_methods(parser, ex.LONG_TAIL_METHODS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0,
                         help="start at this seed (runs seeds first-seed .. "
