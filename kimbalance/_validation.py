@@ -132,6 +132,9 @@ def check_priors(name, value):
     Zero, negative or non-finite entries raise: log(prior) must be finite.
     """
     arr = check_vector(name, value, positive=True)
+    # Scaled by the largest entry first: the plain sum of [1e308, 1e308]
+    # overflows to inf and every prior would read 0 (log prior -inf).
+    arr = arr / arr.max()
     return arr / arr.sum()
 
 
@@ -328,7 +331,8 @@ def check_counts(name, value, *, positive=False):
     if not np.all(values == np.floor(values)):
         raise invalid(name, "whole-number counts", value)
     if np.any(values < 0):
-        raise invalid(name, "counts >= 0", value)
+        raise invalid(name, "per-class counts > 0 (every class needs at least one "
+                      "training sample)" if positive else "counts >= 0", value)
     if np.any(values > MAX_COUNT):
         raise invalid(name, "counts <= 2**53 (larger sums lose integer precision)",
                       value)
