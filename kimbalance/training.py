@@ -131,7 +131,12 @@ def _compile_config(model):
     if not config:
         raise invalid("model", "a compiled model (its loss and metrics are "
                       "reused)", model)
-    return dict(keras.saving.deserialize_keras_object(config))
+    try:
+        return dict(keras.saving.deserialize_keras_object(config))
+    except (TypeError, ValueError, AttributeError):
+        raise invalid("model", "a model compiled with serializable loss and "
+                      "metrics (register custom ones with "
+                      "keras.saving.register_keras_serializable)", model) from None
 
 
 class _TrainableState:
@@ -210,7 +215,9 @@ def retrain_classifier(model, generator, *, epochs, reinitialize=True,
     is recompiled with its own loss, metrics and other `compile()` arguments
     and the given optimizer, and fitted in place. Afterwards the trainable
     flags are restored and the model is recompiled with its original
-    optimizer, ready for further training or evaluation.
+    optimizer, ready for further training or evaluation. (`Dropout` layers
+    of the backbone still drop during the fit: trainable flags do not change
+    the training mode of layers without weights.)
 
     The default optimizer is `keras.optimizers.Adam(1e-3)`, not the paper's
     SGD (momentum 0.9, learning rate 0.2 at batch size 512, cosine decay over
@@ -410,8 +417,9 @@ def learn_weight_scaling(model, generator, *, epochs, classifier=None,
         **fit_kwargs: further arguments of `fit`.
 
     Returns:
-        A tuple `(new_model, history)`; `new_model` is compiled with the
-        model's loss and metrics and the given optimizer.
+        A tuple `(new_model, history)`; `new_model` has the trainable flags of
+        the original's layers (the scales trainable) and is compiled like the
+        original (its loss, metrics and a fresh optimizer of its config).
 
     Raises:
         ValueError: as `retrain_classifier`, and for a classifier whose
@@ -432,8 +440,9 @@ def learn_weight_scaling(model, generator, *, epochs, classifier=None,
     for container, child in zip(chain[:-1], chain[1:], strict=True):
         outputs = getattr(container, "outputs", None) or []
         if len(outputs) != 1 or _output_of(child) is not outputs[0]:
-            raise invalid("classifier", "a layer whose output is the model's only "
-                          "output", head.name)
+            raise invalid("classifier", f"a Dense or CosineDense layer whose output "
+                          f"is the model's only output (layer '{head.name}' is "
+                          f"not)", classifier)
     activation = keras.activations.serialize(head.activation) if hasattr(
         head, "activation") else "linear"
 
@@ -448,11 +457,11 @@ def learn_weight_scaling(model, generator, *, epochs, classifier=None,
     if activation not in ("linear", None) and activation != {"class_name": "linear"}:
         outputs = keras.layers.Activation(activation)(outputs)
     scaled = keras.Model(copy.inputs, outputs, name=f"{model.name}_lws")
+    # Compiled like the original (a fresh optimizer of its config) before and
+    # after the fit, so that further training of the whole model works.
     scaled.compile(**config)
     history = _fit_only(scaled, scale, generator, epochs=epochs,
                         optimizer=optimizer, fit_kwargs=fit_kwargs)
-    # _fit_only restored the compile arguments; keep the fitted optimizer.
-    scaled.compile(**{**config, "optimizer": optimizer})
     return scaled, history
 
 

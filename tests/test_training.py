@@ -52,7 +52,8 @@ def _model(*, head=None, dropout=False, compiled=True, optimizer="sgd"):
     """Dense -> BatchNorm [-> Dropout] -> head, seeded."""
     inputs = keras.Input((NUM_FEATURES,))
     hidden = keras.layers.Dense(
-        6, name="hidden", kernel_initializer=keras.initializers.GlorotUniform(1))(inputs)
+        6, name="hidden",
+        kernel_initializer=keras.initializers.GlorotUniform(1))(inputs)
     hidden = keras.layers.BatchNormalization(name="bn")(hidden)
     if dropout:
         hidden = keras.layers.Dropout(0.3, seed=3, name="drop")(hidden)
@@ -77,7 +78,6 @@ def test_retrain_classifier_changes_only_the_classifier():
     model.get_layer("hidden").trainable = False  # a user's own flag survives
     model.compile(optimizer="sgd", loss=_loss(), metrics=["accuracy"])
     x, y = _data()
-    model.fit(x, y, epochs=1, verbose=0)  # moving statistics away from 0 / 1
     flags = [layer.trainable for layer in model.layers]
     num_trainable = len(model.trainable_weights)
     before = _weights(model)
@@ -324,6 +324,9 @@ def test_learn_weight_scaling_trains_only_the_scales(activation):
         logits /= logits.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(scaled.predict(x, verbose=0), logits, rtol=1e-4,
                                atol=1e-5)
+    if activation is None:  # flags and compile restored: the whole model trains
+        scaled.fit(x, y, epochs=1, verbose=0)
+        assert not np.array_equal(_weights(scaled)["bn/gamma"], original["bn/gamma"])
 
 
 def test_learn_weight_scaling_errors():
@@ -332,6 +335,12 @@ def test_learn_weight_scaling_errors():
     with pytest.raises(ValueError, match=_error("classifier", "'hidden'")):
         training.learn_weight_scaling(model, Batches(x, y), epochs=1,
                                       classifier="hidden")
+    inputs = keras.Input((NUM_FEATURES,))
+    two_heads = keras.Model(inputs, [keras.layers.Dense(2, name="a")(inputs),
+                                     keras.layers.Dense(2, name="b")(inputs)])
+    two_heads.compile(loss="mse")
+    with pytest.raises(ValueError, match=r"layer 'b' is not\).*classifier=None"):
+        training.learn_weight_scaling(two_heads, Batches(x, y), epochs=1)
     with pytest.raises(ValueError, match=_error("epochs", "-1")):
         training.learn_weight_scaling(model, Batches(x, y), epochs=-1)
     with pytest.raises(ValueError, match=_error("generator", "[1, 2]")):
