@@ -448,7 +448,7 @@ def make_mosaics(x, y, num_samples, *, grid=2, num_classes=None, class_probs=Non
 
     Args:
         x: tile images, (N, H, W) or (N, H, W, C).
-        y: 1-D class ids of `x`.
+        y: class ids of `x` (1-D, an (N, 1) column or one-hot rows).
         num_samples: number of mosaics.
         grid: tiles per side.
         num_classes: label-set size; defaults to `max(y) + 1`.
@@ -476,16 +476,17 @@ def make_mosaics(x, y, num_samples, *, grid=2, num_classes=None, class_probs=Non
     check_int("num_samples", num_samples, low=1)
     check_int("seed", seed)
     tile_images = prepare_images(x)
-    targets = parse_targets(np.asarray(y).reshape(-1) if np.ndim(y) == 2 else y,
-                            num_classes, name="y", multi_label=False)
+    targets = parse_targets(y, num_classes, name="y", multi_label=False)
     y = targets.ids
     if len(tile_images) != len(y):
         raise invalid("y", f"one label per image ({len(tile_images)})", y)
     num_classes = targets.num_classes
     if class_probs is None:
         class_probs = np.ones(num_classes)
-    probs = np.asarray(class_probs, np.float64) if not isinstance(
-        class_probs, dict | str) else np.asarray(np.nan)
+    try:
+        probs = np.asarray(class_probs, np.float64)
+    except (TypeError, ValueError):
+        probs = np.full(1, np.nan)
     if (probs.shape != (num_classes,) or not np.all(np.isfinite(probs))
             or np.any(probs < 0) or probs.sum() <= 0):
         raise invalid("class_probs", f"{num_classes} finite probabilities >= 0, "

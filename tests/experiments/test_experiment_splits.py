@@ -92,6 +92,7 @@ def test_make_mosaics_follows_class_probabilities():
     ({"empty_prob": 1.0}, "empty_prob"),
     ({"grid": 0}, "grid"),
     ({"class_probs": [1, np.nan, 1, 1]}, "class_probs"),
+    ({"class_probs": ["a", "b", "c", "d"]}, "class_probs"),
     ({"empty_prob": float("nan")}, "empty_prob"),
     ({"num_classes": 0}, "num_classes"),
     ({"seed": 1.5}, "seed"),
