@@ -126,17 +126,24 @@ def _get_optimizer(optimizer):
 
 def _compile_config(model):
     """The model's `compile()` arguments, deserialized afresh (new loss and
-    metric objects, the optimizer left to the caller)."""
+    metric objects; the optimizer is left to the caller). A loss Keras cannot
+    deserialize (a plain, unregistered function) is reused as it is."""
     config = model.get_compile_config() if model.compiled else None
     if not config:
         raise invalid("model", "a compiled model (its loss and metrics are "
                       "reused)", model)
-    try:
-        return dict(keras.saving.deserialize_keras_object(config))
-    except (TypeError, ValueError, AttributeError):
-        raise invalid("model", "a model compiled with serializable loss and "
-                      "metrics (register custom ones with "
-                      "keras.saving.register_keras_serializable)", model) from None
+    arguments = {}
+    for key, value in config.items():
+        try:
+            arguments[key] = keras.saving.deserialize_keras_object(value)
+        except (TypeError, ValueError, AttributeError):
+            if key != "loss":
+                raise invalid("model", f"a model compiled with serializable "
+                              f"{key} (register custom ones with "
+                              f"keras.saving.register_keras_serializable)",
+                              model) from None
+            arguments[key] = model.loss
+    return arguments
 
 
 class _TrainableState:

@@ -131,7 +131,13 @@ def test_retrain_classifier_finds_the_head_by_name_layer_and_in_nested_models():
 
 
 def test_retrain_classifier_default_head_is_the_last_cosine_dense():
-    model = _model(head=CosineDense(NUM_CLASSES, scale=10.0, name="cos"))
+    def loss(y_true, y_pred):  # a plain function loss is reused as it is
+        return keras.losses.sparse_categorical_crossentropy(y_true, y_pred,
+                                                            from_logits=True)
+
+    model = _model(head=CosineDense(NUM_CLASSES, scale=10.0, name="cos"),
+                   compiled=False)
+    model.compile(optimizer="sgd", loss=loss)
     x, y = _data()
     before = _weights(model)
     training.retrain_classifier(model, Batches(x, y), epochs=1, verbose=0)
@@ -172,6 +178,13 @@ def test_retrain_classifier_errors():
         fit(keras.layers.Dense(2), batches, epochs=1)
     with pytest.raises(ValueError, match=_error("model", "<Functional")):
         fit(_model(compiled=False), batches, epochs=1)
+    def mean_square(y_true, y_pred):  # plain functions, not registered
+        return keras.ops.mean(keras.ops.square(y_pred), axis=-1)
+
+    unregistered = _model(compiled=False)
+    unregistered.compile(optimizer="sgd", loss=_loss(), metrics=[mean_square])
+    with pytest.raises(ValueError, match="a model compiled with serializable metrics"):
+        fit(unregistered, batches, epochs=1)
     inputs = keras.Input((NUM_FEATURES,))
     headless = keras.Model(inputs, keras.layers.BatchNormalization()(inputs))
     headless.compile(loss="mse")
@@ -368,27 +381,29 @@ def test_class_scale_layer_symbolic_call_and_save(tmp_path):
 
 # SharpnessAwareModel -----------------------------------------------------------
 
-def _twins(dropout=True):
-    """Two models with equal weights (and equal seeded dropout)."""
-    first, second = _model(dropout=dropout, compiled=False), _model(
-        dropout=dropout, compiled=False)
-    second.set_weights(first.get_weights())
-    return first, second
+def _twins(dropout=True, count=2):
+    """Models with equal weights (and equal seeded dropout)."""
+    models = [_model(dropout=dropout, compiled=False) for _ in range(count)]
+    for model in models[1:]:
+        model.set_weights(models[0].get_weights())
+    return models
 
 
-@pytest.mark.parametrize("adaptive", [False, True])
-def test_sam_with_rho_zero_is_exactly_the_plain_step(adaptive):
-    plain, wrapped = _twins()
-    sam = training.SharpnessAwareModel(wrapped, rho=0.0, adaptive=adaptive)
-    for model in (plain, sam):
+def test_sam_with_rho_zero_is_exactly_the_plain_step():
+    plain, wrapped, wrapped_adaptive = _twins(count=3)
+    sams = [training.SharpnessAwareModel(wrapped, rho=0.0),
+            training.SharpnessAwareModel(wrapped_adaptive, rho=0.0, adaptive=True)]
+    for model in (plain, *sams):
         model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                       loss=_loss(), metrics=["accuracy"])
     x, y = _data()
     plain_history = plain.fit(Batches(x, y), epochs=2, verbose=0, shuffle=False)
-    sam_history = sam.fit(Batches(x, y), epochs=2, verbose=0, shuffle=False)
-    for path, value in _weights(plain).items():  # moving statistics included
-        np.testing.assert_array_equal(_weights(wrapped)[path], value, err_msg=path)
-    assert sam_history.history == plain_history.history
+    for sam in sams:
+        sam_history = sam.fit(Batches(x, y), epochs=2, verbose=0, shuffle=False)
+        for path, value in _weights(plain).items():  # moving statistics included
+            np.testing.assert_array_equal(_weights(sam.model)[path], value,
+                                          err_msg=path)
+        assert sam_history.history == plain_history.history
 
 
 def test_sam_keeps_the_first_pass_batchnorm_statistics_and_loss():
