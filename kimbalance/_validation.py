@@ -111,6 +111,8 @@ def check_vector(name, value, *, length=None, nonnegative=True, positive=False,
         raise invalid(name, "a 1-D sequence of floats (not a dict)", value)
     try:
         arr = np.asarray(value, dtype=np.float64)
+    except OverflowError:  # a Python int beyond float64's range (10**400)
+        raise invalid(name, "finite values (no NaN or inf)", value) from None
     except (TypeError, ValueError):
         raise invalid(name, "a 1-D sequence of floats", value) from None
     if arr.ndim != 1 or arr.size == 0:
@@ -136,6 +138,12 @@ def check_priors(name, value):
     # overflows to inf and every prior would read 0 (log prior -inf).
     arr = arr / arr.max()
     return arr / arr.sum()
+
+
+# Logit scales (LDAM scale and margin, logit-adjustment tau, cosine-classifier
+# scale, DB scales): a scale of 1e4 times a logit of 1e4 (or a log-prior
+# >= -745) stays far below float32's range (3.4e38), and so does its gradient.
+MAX_SCALE = 1e4
 
 
 # Labels ----------------------------------------------------------------------

@@ -16,19 +16,24 @@ import numpy as np
 from keras import ops
 
 from kimbalance._api import export
-from kimbalance._validation import check_float, check_int, check_vector, invalid
+from kimbalance._validation import (
+    MAX_SCALE,
+    check_float,
+    check_int,
+    check_vector,
+    invalid,
+)
 
 __all__ = ["ClassScale", "CosineDense", "LogitAdjustment", "ThresholdDecision"]
 
 # As torch.nn.functional.normalize: x / max(||x||, eps).
 _NORM_EPSILON = 1e-12
 
-# Bound on logit scales (CosineDense `scale`, LogitAdjustment `tau`), the
-# bound the losses use: outputs stay within about 1e4 (cosine logits) or
+# `MAX_SCALE` bounds the logit scales (CosineDense `scale`, LogitAdjustment
+# `tau`), as it bounds the losses': outputs stay within about 1e4 (cosine logits) or
 # 1e4 * 745 (tau times float64's most negative log-prior), finite in float32,
 # and |logits| <= 1e4 also in float16 (max 65504). Larger scales only saturate
 # the softmax to one-hot.
-_MAX_SCALE = 1e4
 
 
 def _l2_normalize(x, axis):
@@ -112,7 +117,7 @@ class CosineDense(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units = check_int("units", units, low=1)
         self.scale = check_float("scale", scale, low=0.0, low_inclusive=False,
-                                 high=_MAX_SCALE)
+                                 high=MAX_SCALE)
         self._kernel_initializer_arg = kernel_initializer
         if kernel_initializer is None:
             self.kernel_initializer = _UnitColumnUniform()
@@ -205,7 +210,7 @@ class LogitAdjustment(keras.layers.Layer):
             raise invalid("class_priors", "finite values > 0 (float64)",
                           class_priors) from None
         self.class_priors = priors.tolist()
-        self.tau = check_float("tau", tau, low=0.0, high=_MAX_SCALE)
+        self.tau = check_float("tau", tau, low=0.0, high=MAX_SCALE)
         # log(p / sum(p)) in log space: finite even where sum(p) overflows
         # (priors of 1e308) or p / sum(p) underflows (1e-308 next to 1e308).
         logs = np.log(priors)

@@ -49,13 +49,13 @@ weight 0) is skipped, as sklearn and imblearn skip classes absent from both
 to 2**24 (about 16.7 million) unit-weight samples.
 """
 
-import sys
 
 import keras
 import numpy as np
 from keras import metrics, ops
 
 from kimbalance._api import export
+from kimbalance._tensors import is_concrete
 from kimbalance._validation import check_float, check_int, invalid, parse_targets
 
 __all__ = ["BalancedAccuracy", "GeometricMean", "MacroF1"]
@@ -63,37 +63,6 @@ __all__ = ["BalancedAccuracy", "GeometricMean", "MacroF1"]
 # The confusion matrix holds num_classes**2 float32 cells: 2**15 classes are
 # 4 GiB already, more would fail deep inside the backend's allocator.
 _MAX_CLASSES = 2**15
-
-
-# A tuple, not a `|` union: torch dynamo traces isinstance on tuples.
-_HOST_TYPES = (np.ndarray, np.generic, list, tuple, int, float)
-
-
-def _is_concrete(value):
-    """Whether `value`'s numbers can be read now (not traced / symbolic).
-
-    NumPy arrays, lists and Python numbers are concrete. A backend tensor is
-    not when it is a symbolic `KerasTensor`, a jax tracer (inside `jax.jit`),
-    a graph tensor of TensorFlow (inside `tf.function`), or a torch tensor
-    while torch.compile (dynamo) traces or on the `meta` device. Frameworks
-    are looked up in `sys.modules`, never imported: a tensor of a framework
-    that is not loaded cannot be passed.
-    """
-    if isinstance(value, _HOST_TYPES):
-        return True
-    # torch first: dynamo traces these few lines without a graph break.
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(value, torch.Tensor):
-        return not (torch.compiler.is_compiling() or value.device.type == "meta")
-    if keras.backend.is_keras_tensor(value):
-        return False
-    jax = sys.modules.get("jax")
-    if jax is not None and isinstance(value, jax.core.Tracer):
-        return False
-    tf = sys.modules.get("tensorflow")
-    if tf is not None and isinstance(value, tf.Tensor | tf.Variable):
-        return tf.executing_eagerly() and not tf.is_symbolic_tensor(value)
-    return True
 
 
 def _received(value):
@@ -235,11 +204,11 @@ class _ConfusionMatrixMetric(metrics.Metric):
                 raise invalid(name, "an array or tensor", value)
         # Concrete inputs are checked in NumPy before any conversion: a jax
         # conversion with x64 disabled would already wrap int64 ids.
-        if _is_concrete(y_true):
+        if is_concrete(y_true):
             y_true = np.asarray(_as_numpy(y_true))
         else:
             y_true = ops.convert_to_tensor(y_true)
-        if _is_concrete(y_pred):
+        if is_concrete(y_pred):
             # The scores are read for the check only: a backend tensor is
             # used as it is below (no copy back to the device).
             scores = np.asarray(_as_numpy(y_pred))
@@ -256,7 +225,7 @@ class _ConfusionMatrixMetric(metrics.Metric):
                 y_true = y_true.astype("float32")
             elif y_true.size:  # validated ids in [0, C)
                 y_true = y_true.astype("int32")
-        if sample_weight is not None and _is_concrete(sample_weight):
+        if sample_weight is not None and is_concrete(sample_weight):
             sample_weight = np.asarray(_as_numpy(sample_weight))
             _check_sample_weight(sample_weight)
             sample_weight = sample_weight.astype("float32")

@@ -35,6 +35,7 @@ from kimbalance._validation import (
     check_num_classes,
     invalid,
 )
+from kimbalance.layers import CosineDense
 
 __all__ = ["small_cnn", "mlp", "resnet32"]
 
@@ -321,8 +322,6 @@ class OptionAShortcut(keras.layers.Layer):
 
 def _head(x, num_classes, classifier, kernel_initializer=None):
     if classifier == "cosine":
-        from kimbalance.layers import CosineDense
-
         return CosineDense(num_classes, name="logits")(x)
     kwargs = {} if kernel_initializer is None else {
         "kernel_initializer": kernel_initializer}

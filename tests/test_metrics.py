@@ -323,7 +323,7 @@ def test_property_one_bad_id_anywhere_raises(num_classes, size, seed, form, offs
 
 @pytest.fixture
 def traced(monkeypatch):
-    monkeypatch.setattr(metrics_module, "_is_concrete", lambda value: False)
+    monkeypatch.setattr(metrics_module, "is_concrete", lambda value: False)
 
 
 def test_traced_invalid_labels_are_masked(traced):

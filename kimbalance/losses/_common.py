@@ -24,13 +24,14 @@ all zero) rather than an error. Check labels at the data boundary
 import contextlib
 import contextvars
 import numbers
-import sys
 
 import keras
 import numpy as np
 from keras import ops
 
+from kimbalance._tensors import concrete_values
 from kimbalance._validation import (
+    MAX_SCALE,
     check_float,
     check_int,
     check_vector,
@@ -83,9 +84,7 @@ PROB_EPSILON = 1e-7
 #   g * x ** (g - 1) with x in [1e-30, 1], at most g: finite for g <= 1e4.
 MAX_EXPONENT = 1e4
 # - Logit scales (LDAM scale and margin, logit-adjustment tau, DB scales):
-#   a scale of 1e4 times a logit of 1e4 (or a log-prior >= -745) stays far
-#   below float32's range, and so does its gradient.
-MAX_SCALE = 1e4
+#   `MAX_SCALE` of kimbalance._validation (shared with the layers).
 # - Per-class / per-label weights multiply losses of at most ~1e5: 1e12 leaves
 #   room for sums over large batches (and covers "balanced" weights N / (C n_c)
 #   of any realistic dataset).
@@ -373,9 +372,6 @@ LABEL_RULES = ("distribution", "probabilities", "binary")
 _SUM_TOLERANCE = 1e-3
 _HALF_SUM_TOLERANCE = 2e-2
 
-# A tuple, not a `|` union: torch dynamo traces isinstance on tuples.
-_HOST_TYPES = (list, tuple, numbers.Number, np.generic)
-
 _LABELS_CHECKED = contextvars.ContextVar("kimbalance_labels_checked", default=False)
 
 
@@ -387,41 +383,6 @@ def labels_checked():
         yield
     finally:
         _LABELS_CHECKED.reset(token)
-
-
-def concrete_values(x):
-    """`x` as a NumPy array when its values are known now, else None.
-
-    Known: NumPy arrays, Python lists / scalars, eager tensors. Unknown:
-    Keras symbolic tensors, jax tracers, TensorFlow graph tensors (inside a
-    `tf.function`), torch tensors while `torch.compile` traces or on the
-    "meta" device. The backend modules are looked up in `sys.modules` (the
-    active backend has imported its own), never imported here.
-    """
-    if isinstance(x, np.ndarray):
-        return x
-    if isinstance(x, _HOST_TYPES):
-        return np.asarray(x)
-    # torch first: dynamo traces these few lines without a graph break.
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(x, torch.Tensor):
-        if torch.compiler.is_compiling() or x.device.type == "meta":
-            return None
-        x = x.detach().cpu()
-        return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
-    if keras.backend.is_keras_tensor(x):
-        return None
-    jax = sys.modules.get("jax")
-    if jax is not None and isinstance(x, jax.core.Tracer):
-        return None
-    tf = sys.modules.get("tensorflow")
-    if tf is not None and isinstance(x, (tf.Tensor, tf.Variable)) and (
-            not tf.executing_eagerly() or tf.is_symbolic_tensor(x)):
-        return None
-    try:
-        return np.asarray(ops.convert_to_numpy(x))
-    except Exception:  # noqa: BLE001 - anything not convertible is not concrete.
-        return None
 
 
 def _found(values):
