@@ -30,7 +30,7 @@ __all__ = [
     "tau_normalize",
 ]
 
-CLASSIFIER_TYPES = (keras.layers.Dense, CosineDense)
+_CLASSIFIER_TYPES = (keras.layers.Dense, CosineDense)
 
 
 # Layers and classifiers --------------------------------------------------------
@@ -69,7 +69,7 @@ def _check_model(model, *, built=True):
 def _find_classifier(model, classifier):
     layers = list(_walk(model))
     if classifier is None:
-        heads = [layer for layer in layers if isinstance(layer, CLASSIFIER_TYPES)]
+        heads = [layer for layer in layers if isinstance(layer, _CLASSIFIER_TYPES)]
         if not heads:
             raise invalid("model", "a model with a Dense or CosineDense classifier "
                           "layer", model)
@@ -78,7 +78,7 @@ def _find_classifier(model, classifier):
         named = [layer for layer in layers if layer.name == classifier]
         if not named:
             names = [layer.name for layer in layers
-                     if isinstance(layer, CLASSIFIER_TYPES)]
+                     if isinstance(layer, _CLASSIFIER_TYPES)]
             raise invalid("classifier", f"None, or a Dense or CosineDense layer of "
                           f"the model or its name (one of {names})", classifier)
         found = named[-1]
@@ -90,7 +90,7 @@ def _find_classifier(model, classifier):
     else:
         raise invalid("classifier", "None, a Dense or CosineDense layer of the "
                       "model, or its name", classifier)
-    if not isinstance(found, CLASSIFIER_TYPES):
+    if not isinstance(found, _CLASSIFIER_TYPES):
         raise invalid("classifier", "a Dense or CosineDense layer", classifier)
     return found
 
@@ -255,9 +255,10 @@ def retrain_classifier(model, generator, *, epochs, reinitialize=True,
     Raises:
         ValueError: for a `model` that is not a built, compiled Keras model
             with a Dense / CosineDense layer, a `classifier` that is not such
-            a layer of the model, `epochs` not an int >= 1, a non-bool
-            `reinitialize`, an `optimizer` Keras cannot interpret or a
-            `generator` that is not a batch generator.
+            a layer of the model, compiled metrics Keras cannot deserialize,
+            `epochs` not an int >= 1, a non-bool `reinitialize`, an
+            `optimizer` Keras cannot interpret or a `generator` that is not a
+            batch generator.
 
     References:
         Kang, B. et al. "Decoupling Representation and Classifier for
