@@ -26,7 +26,8 @@ and this module supplies exactly that:
 shard (one process). The global batch is `batch_size * num_shards`; each
 process splits its shard batch over its local devices. Every shard uses the
 same epoch order, so the global batch of step i is exactly batch i of the
-unsharded generator with the global batch size: data-parallel training on the
+unsharded generator with the global batch size (as a set of samples; each
+shard's part is stratified by class): data-parallel training on the
 sharded generators follows the single-process run on the global batches.
 With `model.fit`, pass `shuffle=False`: the generator already shuffles, the
 same way on every process, while `fit`'s batch-order shuffle would differ

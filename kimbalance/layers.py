@@ -5,8 +5,9 @@
 - `ThresholdDecision`: per-label / per-class 0/1 decisions with tuned
   thresholds (`score >= threshold`, the convention of
   `kimbalance.thresholds`).
+- `ClassScale`: per-class learnable logit scales (LWS), initialised to 1.
 
-All three use `keras.ops` only, run on torch, jax and tensorflow, accept
+All four use `keras.ops` only, run on torch, jax and tensorflow, accept
 float16 inputs (computing in float32 inside), serialise through
 `get_config()` and save to `.keras` files that load on any backend.
 """

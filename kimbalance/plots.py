@@ -204,7 +204,13 @@ def plot_confusion_matrix(confusion, *, class_names=None, normalize="true",
     _text("title", title)
     names = getattr(confusion, "class_names", None) if class_names is None else (
         class_names)
-    confusion = getattr(confusion, "confusion_matrix", confusion)
+    if hasattr(confusion, "confusion_matrix"):
+        report = confusion
+        confusion = report.confusion_matrix
+        if confusion is None:  # evaluate() keeps no C x C matrix above 1024 classes
+            raise invalid("confusion", "an EvaluationReport with a confusion matrix "
+                          "(evaluate(..., confusion_matrix=True)) or a (C, C) array",
+                          report)
     try:
         matrix = np.asarray(confusion, dtype=np.float64)
     except (TypeError, ValueError):

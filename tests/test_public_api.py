@@ -36,7 +36,8 @@ def _public(module_name):
 @pytest.mark.parametrize(
     "module_name",
     ["weights", "data", "data.samplers", "losses", "layers", "metrics", "thresholds",
-     "callbacks", "plots", "models", "evaluation", "experiments", "distributed"],
+     "callbacks", "plots", "models", "evaluation", "experiments", "distributed",
+     "training"],
 )
 def test_every_name_in_all_exists(module_name):
     module = importlib.import_module(f"kimbalance.{module_name}")
