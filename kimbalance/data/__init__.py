@@ -4,10 +4,12 @@ NumPy only (plus `keras.utils.PyDataset` for the generator): never `keras.ops`.
 """
 
 from kimbalance.data import augment, datasets, generator, imbalance, samplers, sharding
+from kimbalance.data import mixing
 from kimbalance.data.augment import *  # noqa: F403
 from kimbalance.data.datasets import *  # noqa: F403
 from kimbalance.data.generator import *  # noqa: F403
 from kimbalance.data.imbalance import *  # noqa: F403
+from kimbalance.data.mixing import *  # noqa: F403
 from kimbalance.data.samplers import *  # noqa: F403
 from kimbalance.data.sharding import *  # noqa: F403
 
@@ -18,4 +20,5 @@ __all__ = [
     *sharding.__all__,
     *generator.__all__,
     *augment.__all__,
+    *mixing.__all__,
 ]

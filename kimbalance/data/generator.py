@@ -317,7 +317,12 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             if it has two positional parameters without defaults or a
             parameter named `y`, `augment(x, y) -> x` (the labels make
             minority-only augmentation possible; see
-            `kimbalance.data.RandomShiftFlip`); a parameter named `rng` receives a
+            `kimbalance.data.RandomShiftFlip`); an augment with the attribute
+            `returns_labels = True` returns `(x, y)`, its labels replacing the
+            batch's (the mixing augmentations `kimbalance.data.MixUp`,
+            `CutMix`, `Remix`, `BalancedMixUp` return soft one-hot rows;
+            sample weights still follow the sampled labels); a parameter named
+            `rng` receives a
             `numpy.random.Generator` seeded from `(seed, epoch, batch index)`
             for reproducible augmentation. Or a Keras preprocessing layer,
             whose output is converted back to NumPy.
@@ -344,7 +349,8 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             built on other data (other length, or other labels of the same
             length: compared by a digest of the labels), or class weights of
             the wrong length; when a batch is fetched, an `augment` that
-            changes the number of samples.
+            changes the number of samples (of `x` or of returned labels), or
+            one with `returns_labels = True` that returns no `(x, y)` pair.
         TypeError: for a batch index that is not an int (`gen[1.0]`).
         IndexError: for a batch index out of range.
 
@@ -536,26 +542,38 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             y = self.sampler.classes_of(indices)
         else:
             y = self._y[indices]
+        targets = y
         if self._augment_mode is not None:
-            x = self._apply_augment(x, y, epoch, index)
+            x, targets = self._apply_augment(x, y, epoch, index)
             _check_augmented(x, indices.shape[0], self._augment)
+            if targets is not y:
+                _check_augmented(targets, indices.shape[0], self._augment)
         if not self._emit_weights:
-            return x, y
+            return x, targets
+        # Weights follow the sampled labels `y`, also when a mixing augment
+        # returns soft labels.
         if self.class_weight is None:
-            return x, y, np.ones(indices.shape[0], dtype=np.float32)
+            return x, targets, np.ones(indices.shape[0], dtype=np.float32)
         if self._sample_weight is None:
-            return x, y, self.class_weight[y].astype(np.float32)
-        return x, y, self._sample_weight[indices]
+            return x, targets, self.class_weight[y].astype(np.float32)
+        return x, targets, self._sample_weight[indices]
 
     def _apply_augment(self, x, y, epoch, index):
+        """Returns (x, labels): `y` itself unless the augment returns labels."""
         if self._augment_mode == "layer":
-            return _to_numpy(self._augment(x))
+            return _to_numpy(self._augment(x)), y
         kwargs = {}
         if self._augment_rng:
             kwargs["rng"] = np.random.default_rng([self.seed, epoch, index])
-        if self._augment_mode == "xy":
-            return _to_numpy(self._augment(x, y, **kwargs))
-        return _to_numpy(self._augment(x, **kwargs))
+        if self._augment_mode != "xy":
+            return _to_numpy(self._augment(x, **kwargs)), y
+        out = self._augment(x, y, **kwargs)
+        if not getattr(self._augment, "returns_labels", False):
+            return _to_numpy(out), y
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise invalid("augment", "a function with `returns_labels = True` that "
+                          "returns a pair (x, y)", self._augment)
+        return _to_numpy(out[0]), _to_numpy(out[1])
 
     def __repr__(self):
         return (f"BalancedBatchGenerator(sampler={self.sampler!r}, "
