@@ -65,8 +65,9 @@ class _Mixing:
         images = np.asarray(x)
         if (images.ndim < 1 or images.dtype.kind not in "biuf"
                 or images.shape[0] != len(targets.ids)):
-            raise invalid("x", f"a numeric batch with one row per label ({len(targets.ids)} "
-                          f"labels; got shape {images.shape})", x)
+            raise invalid("x", f"a numeric batch with one row per label "
+                          f"({len(targets.ids)} labels; got shape {images.shape})",
+                          x)
         return images, targets.ids, targets.num_classes
 
     def _ratio(self, rng):
@@ -375,9 +376,11 @@ class BalancedMixUp(_Mixing):
 
     def _draw(self, batch_size, rng):
         """(dataset indices, their class ids) of a class-balanced draw."""
-        classes = self._present[rng.integers(0, self._present.shape[0], size=batch_size)]
-        members = np.floor(rng.random(batch_size) * self._counts[classes]).astype(np.int64)
-        members = np.minimum(members, self._counts[classes] - 1)
+        picks = rng.integers(0, self._present.shape[0], size=batch_size)
+        classes = self._present[picks]
+        sizes = self._counts[classes]
+        members = np.floor(rng.random(batch_size) * sizes).astype(np.int64)
+        members = np.minimum(members, sizes - 1)
         return self._order[self._offsets[classes] + members], classes
 
     def __call__(self, x, y, rng=None):
