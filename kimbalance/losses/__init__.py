@@ -37,12 +37,24 @@ does). Hyperparameters are bounded so that every derived float32 quantity
 stays finite (e.g. `tau`, `scale` <= 1e4; exponents <= 1e4; weights <= 1e12).
 """
 
-from kimbalance.losses import crossentropy, focal, logit_adjusted, long_tail, multilabel
+from kimbalance.losses import (
+    crossentropy,
+    focal,
+    label_smoothing,
+    logit_adjusted,
+    long_tail,
+    multilabel,
+    segmentation,
+    vector_scaling,
+)
 from kimbalance.losses.crossentropy import *  # noqa: F403
 from kimbalance.losses.focal import *  # noqa: F403
+from kimbalance.losses.label_smoothing import *  # noqa: F403
 from kimbalance.losses.logit_adjusted import *  # noqa: F403
 from kimbalance.losses.long_tail import *  # noqa: F403
 from kimbalance.losses.multilabel import *  # noqa: F403
+from kimbalance.losses.segmentation import *  # noqa: F403
+from kimbalance.losses.vector_scaling import *  # noqa: F403
 
 __all__ = [
     *crossentropy.__all__,
@@ -50,4 +62,7 @@ __all__ = [
     *logit_adjusted.__all__,
     *long_tail.__all__,
     *multilabel.__all__,
+    *label_smoothing.__all__,
+    *vector_scaling.__all__,
+    *segmentation.__all__,
 ]
