@@ -225,6 +225,9 @@ def test_fit_through_the_generator_with_soft_labels(which):
     assert batch[1].shape == (16, 3) and batch[2].shape == (16,)
     np.testing.assert_allclose(batch[1].sum(axis=1), 1.0, atol=1e-6)
     np.testing.assert_array_equal(batch[1], gen[0][1])  # seeded per batch
+    # Sample weights follow the sampled (unmixed) labels.
+    sampled = y[gen.batch_indices(0)]
+    np.testing.assert_allclose(batch[2], gen.class_weight[sampled], rtol=1e-6)
     loss = (WeightedCategoricalCrossentropy(class_weight=[1.0, 2.0, 3.0],
                                             from_logits=True)
             if which in ("mixup", "balanced")

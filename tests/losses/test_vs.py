@@ -27,8 +27,8 @@ def _values(loss):
     return keras.ops.convert_to_numpy(loss).astype(np.float64)
 
 
-@settings(max_examples=10)
-@given(n=st.integers(1, 16), seed=st.integers(0, 2**16),
+@settings(max_examples=6)
+@given(n=st.sampled_from([1, 3, 8]), seed=st.integers(0, 2**16),
        gamma=st.sampled_from([0.0, 0.05, 0.2, 1.0, 3.0]),
        tau=st.sampled_from([0.0, 0.5, 1.0, 2.0]))
 def test_matches_float64_oracle(n, seed, gamma, tau):
