@@ -3,8 +3,15 @@
 NumPy only (plus `keras.utils.PyDataset` for the generator): never `keras.ops`.
 """
 
-from kimbalance.data import augment, datasets, generator, imbalance, samplers, sharding
-from kimbalance.data import mixing
+from kimbalance.data import (
+    augment,
+    datasets,
+    generator,
+    imbalance,
+    mixing,
+    samplers,
+    sharding,
+)
 from kimbalance.data.augment import *  # noqa: F403
 from kimbalance.data.datasets import *  # noqa: F403
 from kimbalance.data.generator import *  # noqa: F403
