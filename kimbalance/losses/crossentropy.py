@@ -24,6 +24,7 @@ from kimbalance.losses._common import (
     binary_nll,
     binary_targets,
     categorical_parts,
+    categorical_targets,
     check_class_vector,
     check_ignore_class,
     check_label_smoothing,
@@ -40,6 +41,7 @@ from kimbalance.losses._common import (
     to_float32,
     vector_tensor,
 )
+from kimbalance.losses._fused import binary_crossentropy, softmax_crossentropy
 
 __all__ = [
     "WeightedBinaryCrossentropy",
@@ -61,6 +63,11 @@ def weighted_categorical_crossentropy(y_true, y_pred, *, class_weight=None,
     it is `-sum_c w[c] * y[c] * log p[c]` (label smoothing first, as in Keras).
     From logits it works in log space (`log_softmax`), so it stays finite for
     float32 logits of any magnitude.
+
+    From logits with one-hot, soft or smoothed labels, value and gradient come
+    from one fused pass (closed-form gradient, `keras.ops.custom_gradient`);
+    class ids without smoothing and probabilities use plain autodiff.
+    Gradients of gradients are not supported on the fused path.
 
     Args:
         y_true: class ids of shape (N,) or (N, 1) (or y_pred's shape without
@@ -99,11 +106,20 @@ def weighted_categorical_crossentropy(y_true, y_pred, *, class_weight=None,
     y_pred = to_float32(y_pred)
     check_labels(y_true, y_pred, "distribution", ignore_class=ignore_class,
                  ignore_supported=True)
+    weights = vector_tensor("class_weight", class_weight, num_outputs(y_pred),
+                            y_pred.dtype)
+    y_true = ops.convert_to_tensor(y_true)
+    if from_logits and (label_smoothing or not is_sparse_labels(y_true, y_pred)):
+        # Dense labels from logits: one fused pass (`_fused.softmax_crossentropy`).
+        targets, _ = categorical_targets(y_true, y_pred,
+                                         label_smoothing=label_smoothing,
+                                         ignore_class=ignore_class)
+        if weights is not None:
+            targets = targets * weights
+        return softmax_crossentropy(targets, y_pred)
     y_pred, logp, ids, targets = categorical_parts(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing,
         ignore_class=ignore_class)
-    weights = vector_tensor("class_weight", class_weight, num_outputs(y_pred),
-                            y_pred.dtype)
     if ids is not None:
         labels, valid = ids
         nll = -take_class(logp, labels)
@@ -256,6 +272,10 @@ def weighted_binary_crossentropy(y_true, y_pred, *, pos_weight=None, neg_weight=
     `y_pred` is one label per sample). With `neg_weight=None` this is
     elementwise `torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)`.
 
+    From logits, value and gradient come from one fused pass (closed-form
+    gradient, `keras.ops.custom_gradient`); gradients of gradients are not
+    supported there. Probabilities use plain autodiff.
+
     Args:
         y_true: 0/1 (or soft) labels shaped like `y_pred`; (N,) labels are
             accepted for (N, 1) outputs.
@@ -296,6 +316,9 @@ def weighted_binary_crossentropy(y_true, y_pred, *, pos_weight=None, neg_weight=
     neg_w = vector_tensor("neg_weight", neg_weight, num_labels, y_pred.dtype, "label")
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        # One fused pass (see `_fused.binary_crossentropy`).
+        return binary_crossentropy(y_true, y_pred, pos_weight=pos_w, neg_weight=neg_w)
     return mean_over_labels(binary_nll(y_true, y_pred, from_logits, pos_w, neg_w))
 
 

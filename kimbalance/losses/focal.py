@@ -20,11 +20,13 @@ from kimbalance.losses._common import (
     binary_nll,
     binary_targets,
     categorical_parts,
+    categorical_targets,
     check_exponent,
     check_ignore_class,
     check_label_smoothing,
     check_labels,
     check_scalar_or_vector,
+    is_sparse_labels,
     masked,
     mean_over_labels,
     num_outputs,
@@ -32,6 +34,7 @@ from kimbalance.losses._common import (
     to_float32,
     vector_tensor,
 )
+from kimbalance.losses._fused import TINY, sigmoid_focal, softmax_focal
 
 __all__ = [
     "FocalCrossentropy",
@@ -40,9 +43,6 @@ __all__ = [
     "sigmoid_focal_crossentropy",
 ]
 
-# Below this, (1 - p_t) ** gamma is evaluated at _TINY: the loss term it
-# multiplies is itself < _TINY there, and the power's gradient stays finite.
-_TINY = 1e-30
 _MAX_INTEGER_GAMMA = 4
 
 
@@ -59,7 +59,7 @@ def _focal_factor(one_minus_pt, gamma):
     """`(1 - p_t) ** gamma`, or None for gamma = 0 (factor 1, exactly CE).
 
     Small integer gammas are products (exact, cheap, smooth at 0); other
-    gammas use `power` at `max(1 - p_t, _TINY)` so the gradient of
+    gammas use `power` at `max(1 - p_t, TINY)` so the gradient of
     `x ** gamma` (infinite at 0 for gamma < 1) is never evaluated at 0.
     """
     if gamma == 0.0:
@@ -69,7 +69,7 @@ def _focal_factor(one_minus_pt, gamma):
         for _ in range(int(gamma) - 1):
             factor = factor * one_minus_pt
         return factor
-    return ops.power(ops.maximum(one_minus_pt, _TINY), gamma)
+    return ops.power(ops.maximum(one_minus_pt, TINY), gamma)
 
 
 def _alpha_value(alpha, num, dtype, what):
@@ -89,6 +89,11 @@ def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=Fal
     (whose alpha defaults to 0.25, ours to None) for one-hot and soft labels
     from probabilities, and from logits whenever every softmax probability lies
     in [1e-7, 1 - 1e-7] (Keras clips there; we do not clip logits).
+
+    From logits with one-hot, soft or smoothed labels, value and gradient come
+    from one fused pass (closed-form gradient, `keras.ops.custom_gradient`);
+    class ids without smoothing and probabilities use plain autodiff.
+    Gradients of gradients are not supported on the fused path.
 
     Args:
         y_true: class ids (N,) / (N, 1), or one-hot / soft labels (N, C).
@@ -128,10 +133,22 @@ def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=Fal
     y_pred = to_float32(y_pred)
     check_labels(y_true, y_pred, "distribution", ignore_class=ignore_class,
                  ignore_supported=True)
+    alpha_t = _alpha_value(alpha, num_outputs(y_pred), y_pred.dtype, "class")
+    y_true = ops.convert_to_tensor(y_true)
+    if from_logits and (label_smoothing or not is_sparse_labels(y_true, y_pred)):
+        # Dense labels from logits: one fused pass (see `_fused.softmax_focal`).
+        targets, _ = categorical_targets(y_true, y_pred,
+                                         label_smoothing=label_smoothing,
+                                         ignore_class=ignore_class)
+        scale = 1.0
+        if isinstance(alpha_t, float):
+            scale = alpha_t
+        elif alpha_t is not None:
+            targets = targets * alpha_t
+        return softmax_focal(targets, y_pred, gamma=gamma, scale=scale)
     y_pred, logp, ids, targets = categorical_parts(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing,
         ignore_class=ignore_class)
-    alpha_t = _alpha_value(alpha, num_outputs(y_pred), y_pred.dtype, "class")
     if ids is not None:
         labels, valid = ids
         logp_y = take_class(logp, labels)
@@ -233,6 +250,10 @@ def sigmoid_focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=0.25,
     `apply_class_balancing=False`) on probabilities, and from logits while
     every sigmoid probability lies in [1e-7, 1 - 1e-7] (Keras clips there).
 
+    From logits, value and gradient come from one fused pass (closed-form
+    gradient, `keras.ops.custom_gradient`); gradients of gradients are not
+    supported there. Probabilities use plain autodiff.
+
     Args:
         y_true: 0/1 (or soft) labels shaped like `y_pred`; (N,) labels are
             accepted for (N, 1) outputs.
@@ -269,6 +290,9 @@ def sigmoid_focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=0.25,
     y_true = binary_targets(y_true, y_pred)
     num_labels = num_outputs(y_pred) if len(y_pred.shape) >= 2 else 1
     alpha_t = _alpha_value(alpha, num_labels, y_pred.dtype, "label")
+    if from_logits:
+        # One fused pass (see `_fused.sigmoid_focal`).
+        return sigmoid_focal(y_true, y_pred, gamma=gamma, alpha=alpha_t)
     loss = binary_nll(y_true, y_pred, from_logits)
     if gamma:
         p = (ops.sigmoid(y_pred) if from_logits

@@ -20,6 +20,7 @@ from kimbalance.losses._common import (
     check_labels,
     to_float32,
 )
+from kimbalance.losses._fused import softmax_crossentropy
 from kimbalance.weights import resolve_class_weight
 
 __all__ = ["CDTLoss", "LDAMLoss", "cdt_loss", "ldam_loss"]
@@ -96,6 +97,9 @@ def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
     `losses.py`). One-hot / soft labels `t` use `z - m * t` and the weight
     `sum_c t_c w_c`, which is the same for one-hot rows.
 
+    Value and gradient come from one fused pass (closed-form gradient,
+    `keras.ops.custom_gradient`); gradients of gradients are not supported.
+
     Args:
         y_true: class ids (N,) or (N, 1), or one-hot / soft labels (N, C).
         y_pred: cosine logits (N, C) in [-1, 1], e.g. the output of
@@ -141,12 +145,13 @@ def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
     y_true = ops.convert_to_tensor(y_true)
     targets, _ = categorical_targets(y_true, y_pred)
     margins = ops.convert_to_tensor(_ldam_margins(counts, max_margin), y_pred.dtype)
-    logits = scale * (y_pred - targets * margins)
-    per_sample = -ops.sum(targets * ops.log_softmax(logits, axis=-1), axis=-1)
+    # CE(s * (z - m * t)), one fused pass (see `_fused.softmax_crossentropy`).
+    factor = None
     if weights is not None:
         weights = ops.convert_to_tensor(weights, y_pred.dtype)
-        per_sample = per_sample * ops.sum(targets * weights, axis=-1)
-    return per_sample
+        factor = ops.sum(targets * weights, axis=-1)
+    return softmax_crossentropy(targets, y_pred, scale=scale,
+                                target_shift=margins * scale, factor=factor)
 
 
 @export
@@ -157,6 +162,9 @@ def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
     `a_c = (n_max / n_c) ** gamma` before softmax cross-entropy, so rare
     classes get larger temperatures during training: `CE(z / a, y)`. At test
     time use the plain logits `z`. Works on logits only.
+
+    Value and gradient come from one fused pass (closed-form gradient,
+    `keras.ops.custom_gradient`); gradients of gradients are not supported.
 
     Args:
         y_true: class ids (N,) or (N, 1), or one-hot / soft labels (N, C).
@@ -193,10 +201,10 @@ def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
     check_labels(y_true, y_pred, "distribution")
     y_true = ops.convert_to_tensor(y_true)
     targets, _ = categorical_targets(y_true, y_pred)
-    temperatures = ops.convert_to_tensor((counts.max() / counts) ** gamma,
-                                         y_pred.dtype)
-    log_probs = ops.log_softmax(y_pred / temperatures, axis=-1)
-    return -ops.sum(targets * log_probs, axis=-1)
+    # CE(z / a), one fused pass (see `_fused.softmax_crossentropy`).
+    inverse_temperatures = ops.convert_to_tensor(
+        (counts.max() / counts) ** -gamma, y_pred.dtype)
+    return softmax_crossentropy(targets, y_pred, scale=inverse_temperatures)
 
 
 @export

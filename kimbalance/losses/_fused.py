@@ -1,0 +1,243 @@
+"""Fused losses: one forward pass that also computes the closed-form gradient.
+
+Autodiff through a loss written as several elementwise passes (log-softmax,
+exp, power, products) materialises an (N, C) intermediate per pass, forward
+and backward. The fused forms here compute the per-sample value and the
+gradient with respect to the logits in the forward pass, keep exactly one
+(N, C) tensor (that gradient) for the backward, and the backward only scales
+it by the upstream gradient (which carries `sample_weight`, masks and the
+reduction, applied by `keras.losses.Loss.__call__` on the per-sample values).
+
+Portable `keras.ops.custom_gradient` (torch, jax and tensorflow): only tensors
+are passed, positionally; there is one output; the gradient function is
+`grad(*args, upstream=None)` (torch passes the saved inputs positionally and
+the upstream by keyword, jax and tensorflow the upstream positionally); it
+returns one gradient per positional input (None for labels); constants
+(weights, margins, gamma) are closed over. On torch a forward that does not
+return `(value, grad_fn)` silently gives NaN gradients: the tests check it.
+
+Gradients of gradients are not supported (the backward is not itself
+differentiable in the sense of the loss' second derivative): use the plain
+autodiff forms for higher-order derivatives.
+
+Notation for the derivations below: z logits, t targets (label-only
+coefficients: smoothing, per-class weights and masks folded in), p the
+softmax (or sigmoid) of z, l = log p, q = 1 - p (or 1 - p_t).
+"""
+
+from keras import ops
+
+__all__ = [
+    "TINY",
+    "fused_call",
+    "focal_factor",
+    "softmax_crossentropy",
+    "softmax_focal",
+    "sigmoid_focal",
+    "binary_crossentropy",
+]
+
+# Below this, (1 - p_t) ** gamma is evaluated at TINY: the loss term it
+# multiplies is itself < TINY there, and the power's gradient stays finite
+# (it is 0 below TINY, as autodiff of `maximum(q, TINY) ** gamma` gives).
+TINY = 1e-30
+# Integer gammas up to this are products: exact, cheap and smooth at 0.
+MAX_INTEGER_GAMMA = 4
+
+
+def fused_call(forward, *tensors):
+    """Calls `forward(*tensors)` -> `(value, backward)` under a custom gradient.
+
+    `backward(upstream)` returns one gradient per tensor (None for labels);
+    `upstream` has the shape of `value`.
+    """
+
+    @ops.custom_gradient
+    def call(*args):
+        value, backward = forward(*args)
+
+        def grad(*upstream_args, upstream=None):
+            if upstream is None:
+                (upstream,) = upstream_args
+            return tuple(backward(upstream))
+
+        return value, grad
+
+    return call(*tensors)
+
+
+def focal_factor(q, gamma):
+    """`(q ** gamma, gamma * q ** (gamma - 1))`, the focal factor and its slope.
+
+    Integer gammas up to 4 are products (exact, smooth at 0); other gammas use
+    `power` at `max(q, TINY)`, and the slope is 0 where `q <= TINY`, exactly
+    as autodiff of the reference `power(maximum(q, TINY), gamma)` gives.
+    """
+    if float(gamma).is_integer() and gamma <= MAX_INTEGER_GAMMA:
+        power = int(gamma)
+        if power == 0:
+            return None, None
+        lower = None  # q ** (gamma - 1)
+        for _ in range(power - 1):
+            lower = q if lower is None else lower * q
+        factor = q if lower is None else lower * q
+        slope = float(power) if lower is None else lower * float(power)
+        return factor, slope
+    clipped = ops.maximum(q, TINY)
+    factor = ops.power(clipped, gamma)
+    slope = ops.where(q > TINY, factor * (gamma / clipped), ops.zeros_like(q))
+    return factor, slope
+
+
+def softmax_crossentropy(targets, logits, *, scale=None, shift=None,
+                         target_shift=None, factor=None):
+    """Per-sample softmax cross-entropy of affinely moved logits, fused.
+
+    Value `v = -factor * sum_c t_c log softmax(z')_c` with
+    `z' = scale * z + shift - target_shift * t` (all optional: `scale` a float
+    or per-class vector, `shift` and `target_shift` per-class vectors,
+    `factor` a per-sample tensor of label-only weights).
+
+    Gradient: with p' = softmax(z'), d(-sum_c t_c log p'_c)/dz'_j =
+    p'_j * sum_c t_c - t_j; the moves are label-only, so
+    dv/dz_j = factor * scale_j * (p'_j * sum_c t_c - t_j).
+
+    Covers weighted CE (weights folded into t), logit adjustment
+    (`shift = tau * log prior`), CDT (`scale = 1 / a`) and LDAM
+    (`scale = s`, `target_shift = s * m`, `factor = sum_c t_c w_c`).
+    """
+    extra = () if factor is None else (factor,)
+
+    def forward(targets, logits, *extra):
+        z = logits if scale is None else logits * scale
+        if shift is not None:
+            z = z + shift
+        if target_shift is not None:
+            z = z - targets * target_shift
+        logp = ops.log_softmax(z, axis=-1)
+        value = -ops.sum(targets * logp, axis=-1)
+        total = ops.sum(targets, axis=-1, keepdims=True)
+        gradient = ops.exp(logp) * total - targets
+        if scale is not None:
+            gradient = gradient * scale
+        if extra:
+            value = value * extra[0]
+            gradient = gradient * ops.expand_dims(extra[0], -1)
+
+        def backward(upstream):
+            return (None, gradient * ops.expand_dims(upstream, -1)) + (None,) * len(
+                extra)
+
+        return value, backward
+
+    return fused_call(forward, targets, logits, *extra)
+
+
+def softmax_focal(targets, logits, *, gamma, scale=1.0):
+    """Per-sample softmax focal loss from logits, fused.
+
+    Value `v = -scale * sum_c t_c f_c l_c` with `f_c = q_c ** gamma`,
+    `q = 1 - p`, `l = log_softmax(z)`.
+
+    Gradient: dp_c/dz_j = p_c (d_cj - p_j), dl_c/dz_j = d_cj - p_j and
+    df_c/dp_c = -g_c with the slope g_c = gamma * q_c ** (gamma - 1), so
+    dv/dz_j = -scale * sum_c t_c [-g_c l_c p_c (d_cj - p_j) + f_c (d_cj - p_j)]
+            = scale * (p_j * S - u_j),
+    u_c = t_c (f_c - g_c p_c l_c), S = sum_c u_c.
+    gamma = 0 gives u = t: the cross-entropy gradient p * sum(t) - t.
+    """
+
+    def forward(targets, logits):
+        logp = ops.log_softmax(logits, axis=-1)
+        p = ops.exp(logp)
+        f, g = focal_factor(1.0 - p, gamma)
+        if f is None:
+            weighted = targets
+            u = targets
+        else:
+            weighted = targets * f
+            u = weighted - targets * g * p * logp
+        value = ops.sum(weighted * logp, axis=-1) * (-scale)
+        gradient = (p * ops.sum(u, axis=-1, keepdims=True) - u) * scale
+
+        def backward(upstream):
+            return None, gradient * ops.expand_dims(upstream, -1)
+
+        return value, backward
+
+    return fused_call(forward, targets, logits)
+
+
+def _label_mean(values, rank):
+    return values if rank <= 1 else ops.mean(values, axis=-1)
+
+
+def _upstream_of(upstream, rank, num_labels):
+    if rank <= 1:
+        return upstream
+    return ops.expand_dims(upstream, -1) * (1.0 / num_labels)
+
+
+def sigmoid_focal(targets, logits, *, gamma, alpha=None):
+    """Per-sample mean over labels of torchvision's sigmoid focal loss, fused.
+
+    Per label `L = a_t f b` with `b = softplus(z) - y z` (the BCE),
+    `q = 1 - p_t = y + p (1 - 2 y)`, `f = q ** gamma` and
+    `a_t = (1 - alpha) + y (2 alpha - 1)` (1 for alpha None).
+
+    Gradient: db/dz = p - y, dq/dz = (1 - 2 y) p (1 - p), df/dq = g (the
+    slope gamma * q ** (gamma - 1)), so
+    dL/dz = a_t [g (1 - 2 y) p (1 - p) b + f (p - y)],
+    divided by the number of labels for the per-sample mean.
+    """
+    rank = len(logits.shape)
+    num_labels = logits.shape[-1] if rank >= 2 else 1
+
+    def forward(targets, logits):
+        p = ops.sigmoid(logits)
+        bce = ops.softplus(logits) - targets * logits
+        diff = p - targets
+        f, g = focal_factor(targets + p * (1.0 - 2.0 * targets), gamma)
+        if f is None:
+            loss, slope = bce, diff
+        else:
+            loss = f * bce
+            slope = f * diff + g * (1.0 - 2.0 * targets) * p * (1.0 - p) * bce
+        if alpha is not None:
+            alpha_t = (1.0 - alpha) + targets * (2.0 * alpha - 1.0)
+            loss = loss * alpha_t
+            slope = slope * alpha_t
+        value = _label_mean(loss, rank)
+
+        def backward(upstream):
+            return None, slope * _upstream_of(upstream, rank, num_labels)
+
+        return value, backward
+
+    return fused_call(forward, targets, logits)
+
+
+def binary_crossentropy(targets, logits, *, pos_weight=None, neg_weight=None):
+    """Per-sample mean over labels of weighted BCE from logits, fused.
+
+    Per label `L = (a + b) softplus(z) - a z` with label-only `a = w_pos y`,
+    `b = w_neg (1 - y)` (-log p = softplus(z) - z, -log(1 - p) = softplus(z)).
+    Gradient: dL/dz = (a + b) sigmoid(z) - a, over the number of labels.
+    """
+    rank = len(logits.shape)
+    num_labels = logits.shape[-1] if rank >= 2 else 1
+
+    def forward(targets, logits):
+        pos = targets if pos_weight is None else targets * pos_weight
+        neg = 1.0 - targets if neg_weight is None else (1.0 - targets) * neg_weight
+        both = pos + neg
+        value = _label_mean(both * ops.softplus(logits) - pos * logits, rank)
+        slope = both * ops.sigmoid(logits) - pos
+
+        def backward(upstream):
+            return None, slope * _upstream_of(upstream, rank, num_labels)
+
+        return value, backward
+
+    return fused_call(forward, targets, logits)
+
