@@ -322,9 +322,8 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             batch's (the mixing augmentations `kimbalance.data.MixUp`,
             `CutMix`, `Remix`, `BalancedMixUp` return soft one-hot rows;
             sample weights still follow the sampled labels); a parameter named
-            `rng` receives a
-            `numpy.random.Generator` seeded from `(seed, epoch, batch index)`
-            for reproducible augmentation. Or a Keras preprocessing layer,
+            `rng` receives a `numpy.random.Generator` seeded from `(seed,
+            epoch, batch index)` for reproducible augmentation. Or a Keras preprocessing layer,
             whose output is converted back to NumPy.
         seed: int >= 0, the seed of a named sampler and of `rng`.
         num_shards: the number of data-parallel shards (int >= 1).
