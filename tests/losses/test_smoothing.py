@@ -155,7 +155,7 @@ def test_invalid_widths_and_labels():
         loss(np.full((2, 4), 0.5, dtype=np.float32), np.zeros((2, 4), dtype=np.float32))
 
 
-def test_fit():
+def test_fit_then_save_and_load(tmp_path):
     rng = np.random.default_rng(3)
     labels = rng.choice(4, size=48, p=[0.55, 0.25, 0.15, 0.05])
     x = rng.normal(size=(48, 6)).astype(np.float32) + labels[:, None]
@@ -166,3 +166,10 @@ def test_fit():
     history = model.fit(x, labels, batch_size=16, epochs=2, verbose=0)
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses)) and losses[1] < losses[0]
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded.loss) is LabelAwareSmoothingCrossentropy
+    assert loaded.loss.get_config() == model.loss.get_config()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-6)
