@@ -21,14 +21,16 @@ default reduction gives exactly that value, and a `sample_weight` scales it
 Conventions follow MONAI (`monai.losses.DiceLoss`, `GeneralizedDiceLoss`,
 `TverskyLoss`, `DiceCELoss`), with these mappings and documented differences:
 
-| MONAI (channels first) | kimbalance (channels last) |
-|---|---|
-| `softmax=True` | `from_logits=True` (`activation="softmax"`, the default) |
-| `sigmoid=True` | `from_logits=True, activation="sigmoid"` |
-| no activation | `from_logits=False` |
-| `to_onehot_y=True` + (N, 1, ...) ids | id maps (N, ...) are detected from their rank |
-| `weight` of length C' (without background) | `class_weight` of length C, always (class 0 dropped with the background, as `DiceCELoss` does) |
-| `smooth_dr >= 0` | `smooth_dr > 0` (an empty class then gives a finite value and gradient) |
+- MONAI `softmax=True` is `from_logits=True` (`activation="softmax"`, the
+  default); `sigmoid=True` is `from_logits=True, activation="sigmoid"`; no
+  activation is `from_logits=False`.
+- MONAI's `to_onehot_y=True` with (N, 1, ...) ids: id maps (N, ...) are
+  detected from their rank.
+- MONAI's `weight` of `DiceLoss` has C' entries (without background when
+  `include_background=False`); `class_weight` here always has C (class 0's
+  is dropped with the background, as `DiceCELoss` does).
+- MONAI allows `smooth_dr=0`; here `smooth_dr > 0`, so an empty class gives
+  a finite value and gradient.
 
 Label values are checked when they are concrete (ids in `[0, C)`, whole
 numbers; dense maps with values in [0, 1], one-hot / soft rows summing to 1
@@ -123,9 +125,7 @@ def _check_lambdas(lambda_dice, lambda_ce):
 
 def _check_shapes(y_true, y_pred, activation, include_background):
     """Static checks of the prediction shape against the arguments."""
-    if len(y_pred.shape) < 2 or y_pred.shape[-1] is None:
-        raise invalid("y_pred", "predictions of shape (N, ..., C) with a known "
-                      "number of channels C", f"<tensor of shape {tuple(y_pred.shape)}>")
+    _check_prediction_rank(y_pred)
     if y_pred.shape[-1] == 1:
         if activation != "sigmoid":
             raise invalid("activation", "'sigmoid' for a single output channel "
@@ -134,6 +134,13 @@ def _check_shapes(y_true, y_pred, activation, include_background):
             raise invalid("include_background", "True for a single output channel "
                           "(there is no background channel to drop)",
                           include_background)
+
+
+def _check_prediction_rank(y_pred):
+    if len(y_pred.shape) < 2 or y_pred.shape[-1] is None:
+        raise invalid("y_pred", "predictions of shape (N, ..., C) with a known "
+                      "number of channels C",
+                      f"<tensor of shape {tuple(y_pred.shape)}>")
 
 
 def _label_rule(y_true, y_pred, activation):
@@ -151,6 +158,7 @@ def _check_label_values(y_true, y_pred, activation):
         y_pred = ops.convert_to_tensor(y_pred)
     if not hasattr(y_true, "shape"):
         y_true = ops.convert_to_tensor(y_true)
+    _check_prediction_rank(y_pred)
     check_labels(y_true, y_pred, _label_rule(y_true, y_pred, activation))
 
 
@@ -492,7 +500,9 @@ def dice_crossentropy(y_true, y_pred, *, lambda_dice=1.0, lambda_ce=1.0,
     over the map of `class_weight[y] * CE` (softmax; `label_smoothing` as in
     Keras) or of the binary cross-entropy with `pos_weight=class_weight`
     (sigmoid, per channel). The Dice term uses `class_weight` too (without
-    class 0 when `include_background=False`), as `monai.losses.DiceCELoss`.
+    class 0 when `include_background=False`; not for a single channel,
+    whose weight is the BCE's `pos_weight` only), as
+    `monai.losses.DiceCELoss`.
 
     Equal to `monai.losses.DiceCELoss` without class weights (softmax; and
     sigmoid with one channel). Two documented differences: with class
@@ -548,9 +558,11 @@ def _dice_crossentropy(y_true, y_pred, *, lambda_dice, lambda_ce, class_weight,
     y_pred = to_float32(y_pred)
     _check_label_values(y_true, y_pred, activation)
     with labels_checked():
+        # One channel: its weight is the BCE's pos_weight only (as MONAI).
+        dice_weight = None if y_pred.shape[-1] == 1 else class_weight
         dice = _dice(y_true, y_pred, from_logits=from_logits, activation=activation,
                      include_background=include_background,
-                     class_weight=class_weight, smooth_nr=smooth_nr,
+                     class_weight=dice_weight, smooth_nr=smooth_nr,
                      smooth_dr=smooth_dr, batch=batch)
         if activation == "sigmoid":
             targets = _dense_targets(y_true, y_pred)
