@@ -15,6 +15,8 @@ COUNTS = [50, 20, 5]
 ARGS = {
     "LogitAdjustedCrossentropy": {"class_priors": COUNTS},
     "LDAMLoss": {"class_counts": COUNTS},
+    "LabelAwareSmoothingCrossentropy": {"class_counts": COUNTS},
+    "VSLoss": {"class_counts": COUNTS},
     "CDTLoss": {"class_counts": COUNTS},
     "DistributionBalancedLoss": {"label_counts": COUNTS, "num_samples": 100},
     "CosineDense": {"units": 3},
