@@ -519,7 +519,9 @@ def dice_crossentropy(y_true, y_pred, *, lambda_dice=1.0, lambda_ce=1.0,
             class_weight, smooth_nr, smooth_dr, batch: as in `dice_loss`.
         lambda_dice: weight of the Dice term, in [0, 1e6].
         lambda_ce: weight of the cross-entropy term, in [0, 1e6] (not both 0).
-        label_smoothing: in [0, 1], for the softmax cross-entropy.
+        label_smoothing: in [0, 1], for the cross-entropy term only: targets
+            `y (1 - ls) + ls / C` (softmax) or `y (1 - ls) + ls / 2`
+            (sigmoid; MONAI's binary term ignores it).
 
     Returns:
         A float32 tensor of shape (N,).
@@ -567,7 +569,8 @@ def _dice_crossentropy(y_true, y_pred, *, lambda_dice, lambda_ce, class_weight,
         if activation == "sigmoid":
             targets = _dense_targets(y_true, y_pred)
             ce = weighted_binary_crossentropy(targets, y_pred, pos_weight=class_weight,
-                                              from_logits=from_logits)
+                                              from_logits=from_logits,
+                                              label_smoothing=label_smoothing)
         else:
             ce = weighted_categorical_crossentropy(
                 y_true, y_pred, class_weight=class_weight, from_logits=from_logits,

@@ -72,7 +72,7 @@ def _mean(values):
     return float(np.mean(_np(values)))
 
 
-# --- MONAI oracles ---------------------------------------------------------------
+# --- MONAI oracles --------------------------------------------------------------------
 
 
 def _monai():
@@ -156,7 +156,7 @@ def test_dice_crossentropy_equals_monai_on_one_sigmoid_channel():
     np.testing.assert_allclose(_mean(ours), float(reference), rtol=RTOL, atol=ATOL)
 
 
-# --- float64 NumPy formulas ---------------------------------------------------------
+# --- float64 NumPy formulas -----------------------------------------------------------
 
 
 def _softmax(z):
@@ -201,6 +201,7 @@ def test_per_sample_values_match_float64_formulas(batch):
         "tversky": _per_sample(1 - ti, n, WEIGHT),
         "focal_tversky": _per_sample((1 - ti) ** g, n, WEIGHT),
         "generalized_dice": np.broadcast_to(gdl, (n,)),
+        # The CE term is per sample also when batch=True.
         "dice_ce": _per_sample(dice, n, WEIGHT) + 0.5 * ce,
     }
     kwargs = {
@@ -210,8 +211,6 @@ def test_per_sample_values_match_float64_formulas(batch):
         "generalized_dice": {},
         "dice_ce": dict(class_weight=WEIGHT, lambda_ce=0.5),
     }
-    if batch:  # the batch's weighted CE mean is per sample, not per batch
-        expected["dice_ce"] = _per_sample(dice, n, WEIGHT) + 0.5 * ce
     for name, fn in FUNCTIONS.items():
         value = fn(ids, logits, from_logits=True, batch=batch, **kwargs[name])
         np.testing.assert_allclose(_np(value), expected[name], rtol=1e-5, atol=1e-6,
@@ -223,11 +222,12 @@ def test_sigmoid_multi_channel_crossentropy_is_binary_per_channel():
     multi_hot = (np.random.default_rng(2).random(logits.shape) < 0.3).astype("float32")
     value = dice_crossentropy(multi_hot, logits, from_logits=True,
                               activation="sigmoid", lambda_dice=0.0,
-                              class_weight=WEIGHT)
+                              class_weight=WEIGHT, label_smoothing=0.2)
     z = logits.astype(np.float64)
     p = 1 / (1 + np.exp(-z))
-    bce = -(np.asarray(WEIGHT) * multi_hot * np.log(p)
-            + (1 - multi_hot) * np.log(1 - p))
+    smoothed = multi_hot * 0.8 + 0.1
+    bce = -(np.asarray(WEIGHT) * smoothed * np.log(p)
+            + (1 - smoothed) * np.log(1 - p))
     expected = bce.reshape(bce.shape[0], -1).mean(axis=1)
     np.testing.assert_allclose(_np(value), expected, rtol=1e-5)
 
@@ -262,7 +262,7 @@ def test_rows_without_map_axes():
     np.testing.assert_allclose(_np(value), expected, rtol=1e-5)
 
 
-# --- properties ------------------------------------------------------------------------
+# --- properties -----------------------------------------------------------------------
 
 
 @settings(max_examples=10)
@@ -312,7 +312,7 @@ def test_perfect_prediction_gives_zero_dice():
         np.testing.assert_allclose(_np(value), 0.0, atol=1e-4, err_msg=name)
 
 
-# --- finite values and gradients -------------------------------------------------------
+# --- finite values and gradients ------------------------------------------------------
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e4])
@@ -341,7 +341,7 @@ def test_focal_tversky_gradient_is_finite_at_a_perfect_prediction():
     assert np.all(np.isfinite(grad))
 
 
-# --- classes, reduction, config ---------------------------------------------------------
+# --- classes, reduction, config -------------------------------------------------------
 
 
 def test_class_call_is_per_sample_and_reduces_as_keras():
@@ -406,7 +406,7 @@ def test_fit_a_tiny_segmentation_model_with_every_loss():
         assert np.all(np.isfinite(losses)), name
 
 
-# --- bad input ----------------------------------------------------------------------
+# --- bad input ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
