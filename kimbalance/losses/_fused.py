@@ -25,6 +25,7 @@ coefficients: smoothing, per-class weights and masks folded in), p the
 softmax (or sigmoid) of z, l = log p, q = 1 - p (or 1 - p_t).
 """
 
+import keras
 from keras import ops
 
 __all__ = [
@@ -105,8 +106,18 @@ def softmax_crossentropy(targets, logits, *, scale=None, shift=None,
     Covers weighted CE (weights folded into t), logit adjustment
     (`shift = tau * log prior`), CDT (`scale = 1 / a`) and LDAM
     (`scale = s`, `target_shift = s * m`, `factor = sum_c t_c w_c`).
+    A float `scale` and `factor` are applied to the per-sample upstream in the
+    backward, not to the (N, C) gradient: one elementwise pass fewer each.
+    On torch the plain autodiff form is used (eager torch has a one-kernel
+    log-softmax backward, fewer passes than any keras.ops composition).
     """
+    if keras.backend.backend() == "torch":
+        # Eager torch runs op by op: its native log_softmax backward is one
+        # kernel, so plain autodiff takes fewer passes than the fused form.
+        return _plain_softmax_crossentropy(targets, logits, scale, shift,
+                                           target_shift, factor)
     extra = () if factor is None else (factor,)
+    scalar_scale = scale if isinstance(scale, float) else None
 
     def forward(targets, logits, *extra):
         z = logits if scale is None else logits * scale
@@ -117,20 +128,35 @@ def softmax_crossentropy(targets, logits, *, scale=None, shift=None,
         logp = ops.log_softmax(z, axis=-1)
         value = -ops.sum(targets * logp, axis=-1)
         total = ops.sum(targets, axis=-1, keepdims=True)
-        gradient = ops.exp(logp) * total - targets
-        if scale is not None:
+        # softmax(z) rather than exp(logp): one fused kernel on torch eager.
+        gradient = ops.softmax(z, axis=-1) * total - targets
+        if scale is not None and scalar_scale is None:
             gradient = gradient * scale
         if extra:
             value = value * extra[0]
-            gradient = gradient * ops.expand_dims(extra[0], -1)
 
         def backward(upstream):
+            if extra:
+                upstream = upstream * extra[0]
+            if scalar_scale is not None:
+                upstream = upstream * scalar_scale
             return (None, gradient * ops.expand_dims(upstream, -1)) + (None,) * len(
                 extra)
 
         return value, backward
 
     return fused_call(forward, targets, logits, *extra)
+
+
+def _plain_softmax_crossentropy(targets, logits, scale, shift, target_shift,
+                                factor):
+    z = logits if scale is None else logits * scale
+    if shift is not None:
+        z = z + shift
+    if target_shift is not None:
+        z = z - targets * target_shift
+    value = -ops.sum(targets * ops.log_softmax(z, axis=-1), axis=-1)
+    return value if factor is None else value * factor
 
 
 def softmax_focal(targets, logits, *, gamma, scale=1.0):
@@ -145,23 +171,31 @@ def softmax_focal(targets, logits, *, gamma, scale=1.0):
             = scale * (p_j * S - u_j),
     u_c = t_c (f_c - g_c p_c l_c), S = sum_c u_c.
     gamma = 0 gives u = t: the cross-entropy gradient p * sum(t) - t.
+    For an integer gamma = k, u = t q^(k-1) (q - k p l) (fewer passes).
+    `scale` multiplies the per-sample upstream in the backward.
     """
 
     def forward(targets, logits):
         logp = ops.log_softmax(logits, axis=-1)
-        p = ops.exp(logp)
-        f, g = focal_factor(1.0 - p, gamma)
-        if f is None:
-            weighted = targets
-            u = targets
+        p = ops.softmax(logits, axis=-1)
+        q = 1.0 - p
+        if gamma == 0.0:
+            weighted = u = targets
+        elif float(gamma).is_integer() and gamma <= MAX_INTEGER_GAMMA:
+            lower = targets  # t * q ** (k - 1)
+            for _ in range(int(gamma) - 1):
+                lower = lower * q
+            weighted = lower * q
+            u = lower * (q - (p * logp) * gamma)
         else:
+            f, g = focal_factor(q, gamma)
             weighted = targets * f
-            u = weighted - targets * g * p * logp
+            u = weighted - (targets * g) * (p * logp)
         value = ops.sum(weighted * logp, axis=-1) * (-scale)
-        gradient = (p * ops.sum(u, axis=-1, keepdims=True) - u) * scale
+        gradient = p * ops.sum(u, axis=-1, keepdims=True) - u
 
         def backward(upstream):
-            return None, gradient * ops.expand_dims(upstream, -1)
+            return None, gradient * ops.expand_dims(upstream * scale, -1)
 
         return value, backward
 

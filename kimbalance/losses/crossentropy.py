@@ -64,10 +64,11 @@ def weighted_categorical_crossentropy(y_true, y_pred, *, class_weight=None,
     From logits it works in log space (`log_softmax`), so it stays finite for
     float32 logits of any magnitude.
 
-    From logits with one-hot, soft or smoothed labels, value and gradient come
-    from one fused pass (closed-form gradient, `keras.ops.custom_gradient`);
-    class ids without smoothing and probabilities use plain autodiff.
-    Gradients of gradients are not supported on the fused path.
+    From logits with one-hot, soft or smoothed labels on jax and tensorflow,
+    value and gradient come from one fused pass (closed-form gradient,
+    `keras.ops.custom_gradient`; gradients of gradients are not supported
+    there); class ids without smoothing, probabilities, and torch (whose
+    eager log-softmax backward is one kernel) use plain autodiff.
 
     Args:
         y_true: class ids of shape (N,) or (N, 1) (or y_pred's shape without

@@ -46,9 +46,9 @@ def logit_adjusted_crossentropy(y_true, y_pred, *, class_priors, tau=1.0,
     class computed in float64 once, then added in float32 and passed through
     `log_softmax`, so it is finite for any float32 logits.
 
-    With one-hot or soft labels, value and gradient come from one fused pass
-    (closed-form gradient, `keras.ops.custom_gradient`); gradients of
-    gradients are not supported there.
+    With one-hot or soft labels on jax and tensorflow, value and gradient
+    come from one fused pass (closed-form gradient, `keras.ops.custom_gradient`;
+    gradients of gradients are not supported there); torch uses autodiff.
 
     Args:
         y_true: class ids (N,) / (N, 1), or one-hot / soft labels (N, C).

@@ -97,8 +97,10 @@ def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
     `losses.py`). One-hot / soft labels `t` use `z - m * t` and the weight
     `sum_c t_c w_c`, which is the same for one-hot rows.
 
-    Value and gradient come from one fused pass (closed-form gradient,
-    `keras.ops.custom_gradient`); gradients of gradients are not supported.
+    On jax and tensorflow, value and gradient come from one fused pass
+    (closed-form gradient, `keras.ops.custom_gradient`; gradients of
+    gradients are not supported); on torch, whose eager autodiff has a
+    one-kernel log-softmax backward, plain autodiff.
 
     Args:
         y_true: class ids (N,) or (N, 1), or one-hot / soft labels (N, C).
@@ -163,8 +165,10 @@ def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
     classes get larger temperatures during training: `CE(z / a, y)`. At test
     time use the plain logits `z`. Works on logits only.
 
-    Value and gradient come from one fused pass (closed-form gradient,
-    `keras.ops.custom_gradient`); gradients of gradients are not supported.
+    On jax and tensorflow, value and gradient come from one fused pass
+    (closed-form gradient, `keras.ops.custom_gradient`; gradients of
+    gradients are not supported); on torch, whose eager autodiff has a
+    one-kernel log-softmax backward, plain autodiff.
 
     Args:
         y_true: class ids (N,) or (N, 1), or one-hot / soft labels (N, C).
