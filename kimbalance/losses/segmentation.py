@@ -11,7 +11,9 @@ is a binary mask and needs `activation="sigmoid"`.
 Per class c and sample n, with probabilities p and targets t summed over the
 map (and over the batch when `batch=True`): tp = sum(p t), fp = sum(p) - tp,
 fn = sum(t) - tp. Each function returns **one value per sample** (shape
-(N,)), so Keras' reduction, `sample_weight` and masks apply as for any loss;
+(N,)), so Keras' reduction, `sample_weight` and masks apply as for any loss
+(`sample_weight` per sample: a per-pixel weight map is an error, since the
+ratio has no per-pixel terms; `class_weight` weighs classes);
 the default `"sum_over_batch_size"` then gives MONAI's `reduction="mean"`.
 With `batch=True` the ratio is taken over the sums of the whole batch (one
 value, as MONAI's `batch=True`), returned repeated for every sample: the
@@ -38,6 +40,7 @@ for softmax outputs), as for every kimbalance loss; under a jit trace they
 are not (see `kimbalance.losses`).
 """
 
+import numpy as np
 from keras import ops
 
 from kimbalance._api import export
@@ -586,6 +589,17 @@ class _OverlapLoss(KimbalanceLoss):
 
     def check_labels(self, y_true, y_pred):
         _check_label_values(y_true, y_pred, self.activation)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            shape = tuple(getattr(sample_weight, "shape", None)
+                          or np.shape(sample_weight))
+            if len(shape) > 1 and any(d != 1 for d in shape[1:]):
+                raise invalid("sample_weight", "per-sample weights of shape (N,) or "
+                              "(N, 1): an overlap loss has one value per sample, so "
+                              "per-pixel weight maps do not apply (use "
+                              "class_weight)", f"<array of shape {shape}>")
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
 
 @export

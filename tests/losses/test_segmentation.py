@@ -502,3 +502,14 @@ def test_mask_shape_mismatch_is_an_error():
         dice_loss(np.eye(3, dtype="float32")[ids % 3], logits)
     with pytest.raises(ValueError, match="argument `y_pred`"):
         dice_loss(ids[:, 0, 0], logits[:, 0, 0, 0])
+
+
+def test_pixel_weight_maps_are_an_error():
+    logits, ids = _problem((3, 3))
+    loss = DiceLoss(from_logits=True)
+    with pytest.raises(ValueError, match=r"argument `sample_weight`.*per-sample "
+                       r"weights.*Received: "
+                       r"sample_weight='<array of shape \(3, 3, 3\)>'"):
+        loss(ids, logits, sample_weight=np.ones(ids.shape))
+    column = loss(ids, logits, sample_weight=np.ones((3, 1)))
+    np.testing.assert_allclose(float(column), float(loss(ids, logits)), rtol=1e-6)
