@@ -326,7 +326,8 @@ def write_table(results, args, command, machine):
         "Labels: `[one-hot]` rows get the same one-hot labels as Keras' "
         "CategoricalCrossentropy; `[ids]` rows the same labels as int class ids "
         "(our losses gather the label's log-probability instead of a dense "
-        "product); `[multi-hot]` rows 1000 independent labels with ~1% positives. "
+        f"product); `[multi-hot]` rows {args.classes} independent labels with ~1% "
+        "positives. "
         "The binary / multi-label losses evaluate a sigmoid per logit, so the "
         "`keras BinaryCrossentropy` / `BinaryFocalCrossentropy` rows are their "
         "like-for-like references. Other "
@@ -334,8 +335,10 @@ def write_table(results, args, command, machine):
         "between runs, so read ratios within ~0.3 of a target as ties. "
         "Fused (closed-form gradient, `kimbalance/losses/_fused.py`): the one-hot "
         "rows of Weighted / LogitAdjusted / FocalCrossentropy, WeightedBinary and "
-        "SigmoidFocalCrossentropy, LDAMLoss, CDTLoss; not yet AsymmetricLoss and "
-        "DistributionBalancedLoss. Peak memory and the bandwidth floor are not "
+        "SigmoidFocalCrossentropy, LDAMLoss, CDTLoss, AsymmetricLoss (stop-gradient "
+        "focusing); not yet DistributionBalancedLoss. On torch the softmax "
+        "cross-entropy family keeps autodiff. Peak memory and the bandwidth floor "
+        "are not "
         "measured yet.",
         "",
         f"Targets (issue #13): every kimbalance loss within {TARGET}x of Keras CE "

@@ -36,6 +36,7 @@ __all__ = [
     "softmax_focal",
     "sigmoid_focal",
     "binary_crossentropy",
+    "asymmetric",
 ]
 
 # Below this, (1 - p_t) ** gamma is evaluated at TINY: the loss term it
@@ -275,3 +276,50 @@ def binary_crossentropy(targets, logits, *, pos_weight=None, neg_weight=None):
 
     return fused_call(forward, targets, logits)
 
+
+
+def asymmetric(targets, logits, *, clip, log_eps, floor_log_q, focusing):
+    """Per-sample ASL from logits with stop-gradient focusing, fused.
+
+    Value `v = -sum_l [y w+ lp + (1 - y) w- lq]` with
+    `lp = max(log sigmoid(z), log eps)`, `q = sigmoid(-z)` (= 1 - p), and
+    `lq = log(min(q + clip, 1))` for clip > 0, else `log sigmoid(z) - z`
+    (= log q), floored at log eps when `floor_log_q`. The weights
+    `(w+, w-) = focusing(q, z)` are constants of the gradient (stop-gradient
+    focusing, the official default), so:
+    dlp/dz = q where log sigmoid(z) > log eps (else 0);
+    dlq/dz = -q (1 - q) / (q + clip) where q + clip < 1 (else 0) for clip > 0,
+    q - 1 for clip = 0; 0 where the floor is active;
+    dv/dz = -(y w+ dlp/dz + (1 - y) w- dlq/dz).
+    """
+
+    def forward(targets, logits):
+        raw_log_p = ops.log_sigmoid(logits)
+        q = ops.sigmoid(-logits)
+        if clip > 0:
+            shifted = q + clip
+            raw_log_q = ops.log(ops.minimum(shifted, 1.0))
+            slope_q = ops.where(shifted < 1.0, -(q * (1.0 - q)) / shifted,
+                                ops.zeros_like(q))
+        else:
+            raw_log_q = raw_log_p - logits
+            slope_q = q - 1.0
+        log_p = ops.maximum(raw_log_p, log_eps)
+        slope_p = ops.where(raw_log_p > log_eps, q, ops.zeros_like(q))
+        log_q = raw_log_q
+        if floor_log_q:
+            log_q = ops.maximum(raw_log_q, log_eps)
+            slope_q = ops.where(raw_log_q > log_eps, slope_q, ops.zeros_like(q))
+        pos, neg = targets, 1.0 - targets
+        weights = focusing(q, logits)
+        if weights is not None:
+            pos, neg = pos * weights[0], neg * weights[1]
+        value = -ops.sum(pos * log_p + neg * log_q, axis=-1)
+        slope = -(pos * slope_p + neg * slope_q)
+
+        def backward(upstream):
+            return None, slope * ops.expand_dims(upstream, -1)
+
+        return value, backward
+
+    return fused_call(forward, targets, logits)

@@ -27,6 +27,7 @@ from kimbalance.losses._common import (
     check_labels,
     to_float32,
 )
+from kimbalance.losses._fused import asymmetric
 
 __all__ = [
     "AsymmetricLoss",
@@ -122,6 +123,11 @@ def asymmetric_loss(y_true, y_pred, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
     `log(sigmoid(z))` rounds. Targets are multi-hot 0/1; a soft target `y`
     interpolates the positive and negative terms linearly.
 
+    From logits with `stop_gradient_focusing=True` (the default), value and
+    gradient come from one fused pass (closed-form gradient,
+    `keras.ops.custom_gradient`; gradients of gradients are not supported
+    there); the other settings use plain autodiff.
+
     Args:
         y_true: multi-hot targets (N, L).
         y_pred: logits (N, L), or probabilities when `from_logits=False`.
@@ -168,6 +174,18 @@ def asymmetric_loss(y_true, y_pred, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
     y = _multi_hot_targets(y_true, y_pred)
     check_labels(y_true, y_pred, "probabilities")
     log_eps = math.log(eps)
+    if from_logits and stop_gradient_focusing:
+        # One fused pass (see `_fused.asymmetric`): the focusing weights are
+        # constants of the gradient, built from the forward's own q.
+        def focusing(q, logits):
+            if not (gamma_neg > 0 or gamma_pos > 0):
+                return None
+            w_neg = (_power(ops.relu(1.0 - clip - q), gamma_neg) if clip > 0
+                     else _power(ops.sigmoid(logits), gamma_neg))
+            return _power(q, gamma_pos), w_neg
+
+        return asymmetric(y, y_pred, clip=clip, log_eps=log_eps,
+                          floor_log_q=clip < eps, focusing=focusing)
     # q = 1 - p without cancellation; the shifted negative probability
     # max(p - clip, 0) = relu(1 - clip - q) (the official 1 - min(q + clip, 1)).
     if from_logits:

@@ -69,3 +69,34 @@ def cdt(targets, logits, counts, gamma):
     counts = np.asarray(counts, dtype=np.float64)
     temperatures = ops.convert_to_tensor((counts.max() / counts) ** gamma, "float32")
     return softmax_crossentropy(targets, logits / temperatures)
+
+
+def _power(base, exponent):
+    if exponent == 0:
+        return ops.ones_like(base)
+    if float(exponent).is_integer() and exponent <= 4:
+        result = base
+        for _ in range(int(exponent) - 1):
+            result = result * base
+        return result
+    positive = ops.greater(base, 0.0)
+    safe = ops.where(positive, base, ops.ones_like(base))
+    return ops.where(positive, ops.power(safe, exponent), ops.zeros_like(base))
+
+
+def asymmetric(targets, logits, gamma_neg, gamma_pos, clip, eps):
+    """ASL from logits with stop-gradient focusing (the official default)."""
+    log_eps = float(np.log(eps))
+    log_p = ops.log_sigmoid(logits)
+    q = ops.sigmoid(-logits)
+    log_q = ops.log(ops.minimum(q + clip, 1.0)) if clip > 0 else log_p - logits
+    log_p = ops.maximum(log_p, log_eps)
+    if clip < eps:
+        log_q = ops.maximum(log_q, log_eps)
+    pos, neg = targets, 1.0 - targets
+    if gamma_neg > 0 or gamma_pos > 0:
+        q_w = ops.stop_gradient(q)
+        w_neg = (_power(ops.relu(1.0 - clip - q_w), gamma_neg) if clip > 0
+                 else _power(ops.stop_gradient(ops.sigmoid(logits)), gamma_neg))
+        pos, neg = pos * _power(q_w, gamma_pos), neg * w_neg
+    return -ops.sum(pos * log_p + neg * log_q, axis=-1)

@@ -24,6 +24,7 @@ from kimbalance.losses import (
     SigmoidFocalCrossentropy,
     WeightedBinaryCrossentropy,
     WeightedCategoricalCrossentropy,
+    asymmetric_loss,
     cdt_loss,
     focal_crossentropy,
     ldam_loss,
@@ -373,3 +374,29 @@ def test_compiled_train_step_uses_the_fused_gradient(jit_compile):
         new_kernel = ops.convert_to_numpy(model.weights[0])
         np.testing.assert_allclose(new_kernel, kernel - 0.5 * x.T @ dz,
                                    rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("gammas", [(4.0, 1.0), (0.0, 0.0), (2.5, 0.5)])
+@pytest.mark.parametrize("clip", [0.05, 0.0])
+@pytest.mark.parametrize("form", ["multi_hot", "soft"])
+def test_asymmetric_matches_autodiff(form, clip, gammas):
+    rng, logits, _, _, multi_hot = _problem(13, scale=6.0)
+    labels = multi_hot if form == "multi_hot" else rng.random((N, C)).astype(
+        "float32")
+    gamma_neg, gamma_pos = gammas
+    t = _tensor(labels)
+    _assert_same(
+        lambda z: asymmetric_loss(t, z, gamma_neg=gamma_neg, gamma_pos=gamma_pos,
+                                  clip=clip),
+        lambda z: ref.asymmetric(t, z, gamma_neg, gamma_pos, clip, 1e-8), logits)
+
+
+def test_asymmetric_is_finite_at_logits_of_1e4():
+    rng, _, _, _, multi_hot = _problem(14)
+    logits = (rng.choice([-1e4, 0.0, 1e4], size=(N, C))
+              + rng.normal(size=(N, C))).astype("float32")
+    t = _tensor(multi_hot)
+    for clip in (0.05, 0.0):
+        values, grad = value_and_grad(
+            lambda z, c=clip: asymmetric_loss(t, z, clip=c, gamma_neg=2.5), logits)
+        assert np.all(np.isfinite(values)) and np.all(np.isfinite(grad))
