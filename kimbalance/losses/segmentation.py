@@ -56,6 +56,7 @@ from kimbalance.losses._common import (
     KimbalanceLoss,
     binary_targets,
     check_class_vector,
+    check_ignore_class,
     check_label_smoothing,
     check_labels,
     is_sparse_labels,
@@ -93,7 +94,7 @@ _MAX_COEFFICIENT = 1e6
 
 
 def _check_common(from_logits, activation, include_background, smooth_nr, smooth_dr,
-                  batch):
+                  batch, ignore_class):
     return dict(
         from_logits=check_bool("from_logits", from_logits),
         activation=check_choice("activation", activation, ACTIVATIONS),
@@ -102,6 +103,7 @@ def _check_common(from_logits, activation, include_background, smooth_nr, smooth
         smooth_dr=check_float("smooth_dr", smooth_dr, low=0.0, high=MAX_WEIGHT,
                               low_inclusive=False),
         batch=check_bool("batch", batch),
+        ignore_class=check_ignore_class(ignore_class),
     )
 
 
@@ -156,24 +158,38 @@ def _label_rule(y_true, y_pred, activation):
     return "distribution"
 
 
-def _check_label_values(y_true, y_pred, activation):
+def _check_label_values(y_true, y_pred, activation, ignore_class):
     if not hasattr(y_pred, "shape"):
         y_pred = ops.convert_to_tensor(y_pred)
     if not hasattr(y_true, "shape"):
         y_true = ops.convert_to_tensor(y_true)
     _check_prediction_rank(y_pred)
-    check_labels(y_true, y_pred, _label_rule(y_true, y_pred, activation))
+    check_labels(y_true, y_pred, _label_rule(y_true, y_pred, activation),
+                 ignore_class=ignore_class, ignore_supported=True)
 
 
-def _dense_targets(y_true, y_pred):
-    """Float targets shaped like y_pred: id maps one-hot encoded."""
+def _dense_targets(y_true, y_pred, ignore_class=None):
+    """(float targets shaped like y_pred, float mask of kept pixels or None).
+
+    Id maps are one-hot encoded; pixels of `ignore_class` get all-zero
+    targets and mask 0.
+    """
     y_true = ops.convert_to_tensor(y_true)
+    sparse = y_pred.shape[-1] > 1 and is_sparse_labels(y_true, y_pred)
+    if ignore_class is not None and not sparse:
+        raise invalid("ignore_class", "None unless labels are id maps with C >= 2 "
+                      "channels (ignore_class marks pixels of an id map)",
+                      ignore_class)
     if y_pred.shape[-1] == 1:
-        return binary_targets(y_true, y_pred)
-    if is_sparse_labels(y_true, y_pred):
-        labels, _ = sparse_ids(y_true, y_pred, None)
-        return ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
-    return ops.cast(y_true, y_pred.dtype)
+        return binary_targets(y_true, y_pred), None
+    if sparse:
+        labels, valid = sparse_ids(y_true, y_pred, ignore_class)
+        targets = ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
+        if valid is None:
+            return targets, None
+        mask = ops.cast(valid, y_pred.dtype)
+        return targets * ops.expand_dims(mask, -1), mask
+    return ops.cast(y_true, y_pred.dtype), None
 
 
 def _probabilities(y_pred, from_logits, activation):
@@ -184,12 +200,18 @@ def _probabilities(y_pred, from_logits, activation):
     return ops.softmax(y_pred, axis=-1)
 
 
-def _prepare(y_true, y_pred, *, from_logits, activation, include_background):
-    """(probabilities, targets) as float32 (N, ..., C'); C' drops background."""
+def _prepare(y_true, y_pred, *, from_logits, activation, include_background,
+             ignore_class):
+    """(probabilities, targets) as float32 (N, ..., C'); C' drops background.
+
+    Pixels of `ignore_class` are zero in both (as MONAI's `ignore_index`).
+    """
     y_pred = to_float32(y_pred)
     _check_shapes(y_true, y_pred, activation, include_background)
-    targets = _dense_targets(y_true, y_pred)
+    targets, mask = _dense_targets(y_true, y_pred, ignore_class)
     probs = _probabilities(y_pred, from_logits, activation)
+    if mask is not None:
+        probs = probs * ops.expand_dims(mask, -1)
     if not include_background:
         probs, targets = probs[..., 1:], targets[..., 1:]
     return probs, targets
@@ -240,7 +262,7 @@ def _tversky_index(tp, sum_p, sum_t, alpha, beta, smooth_nr, smooth_dr):
 @export
 def dice_loss(y_true, y_pred, *, from_logits=False, activation="softmax",
               include_background=True, class_weight=None, smooth_nr=1e-5,
-              smooth_dr=1e-5, batch=False):
+              smooth_dr=1e-5, batch=False, ignore_class=None):
     """Soft Dice loss (Milletari et al. 2016), one value per sample.
 
     Per class: `1 - (2 tp + smooth_nr) / (sum p + sum t + smooth_dr)`, the
@@ -264,6 +286,9 @@ def dice_loss(y_true, y_pred, *, from_logits=False, activation="softmax",
         smooth_dr: > 0, added to the denominator (keeps empty classes finite).
         batch: whether to sum over the batch before the ratio (one value for
             the batch, repeated per sample).
+        ignore_class: None, or a class id (e.g. 255 or -1) of id-map pixels
+            to leave out: zero in probabilities and targets, as MONAI's
+            `ignore_index` (id maps with C >= 2 channels only).
 
     Returns:
         A float32 tensor of shape (N,).
@@ -282,17 +307,18 @@ def dice_loss(y_true, y_pred, *, from_logits=False, activation="softmax",
     [0.2667]
     """
     args = _check_common(from_logits, activation, include_background, smooth_nr,
-                         smooth_dr, batch)
+                         smooth_dr, batch, ignore_class)
     class_weight = check_class_vector("class_weight", class_weight)
     return _dice(y_true, y_pred, class_weight=class_weight, **args)
 
 
 def _dice(y_true, y_pred, *, from_logits, activation, include_background,
-          class_weight, smooth_nr, smooth_dr, batch):
-    _check_label_values(y_true, y_pred, activation)
+          class_weight, smooth_nr, smooth_dr, batch, ignore_class):
+    _check_label_values(y_true, y_pred, activation, ignore_class)
     probs, targets = _prepare(y_true, y_pred, from_logits=from_logits,
                               activation=activation,
-                              include_background=include_background)
+                              include_background=include_background,
+                              ignore_class=ignore_class)
     tp, sum_p, sum_t = _overlap(probs, targets, batch)
     per_class = 1.0 - (2.0 * tp + smooth_nr) / (sum_p + sum_t + smooth_dr)
     weights = _class_weight_tensor(class_weight, to_float32(y_pred),
@@ -303,7 +329,7 @@ def _dice(y_true, y_pred, *, from_logits, activation, include_background,
 @export
 def generalized_dice_loss(y_true, y_pred, *, from_logits=False, activation="softmax",
                           include_background=True, w_type="square", smooth_nr=1e-5,
-                          smooth_dr=1e-5, batch=False):
+                          smooth_dr=1e-5, batch=False, ignore_class=None):
     """Generalized Dice loss (Sudre et al. 2017), one value per sample.
 
     `1 - (2 sum_c w_c tp_c + smooth_nr) / (sum_c w_c (sum p_c + sum t_c) +
@@ -315,7 +341,7 @@ def generalized_dice_loss(y_true, y_pred, *, from_logits=False, activation="soft
 
     Args:
         y_true, y_pred, from_logits, activation, include_background,
-            smooth_nr, smooth_dr, batch: as in `dice_loss`.
+            smooth_nr, smooth_dr, batch, ignore_class: as in `dice_loss`.
         w_type: `"square"`, `"simple"` or `"uniform"`.
 
     Returns:
@@ -337,7 +363,7 @@ def generalized_dice_loss(y_true, y_pred, *, from_logits=False, activation="soft
         function for highly unbalanced segmentations", DLMIA 2017.
     """
     args = _check_common(from_logits, activation, include_background, smooth_nr,
-                         smooth_dr, batch)
+                         smooth_dr, batch, ignore_class)
     w_type = check_choice("w_type", w_type, GDL_WEIGHT_TYPES)
     return _generalized_dice(y_true, y_pred, w_type=w_type, **args)
 
@@ -354,11 +380,12 @@ def _volume_weights(sum_t, w_type, batch):
 
 
 def _generalized_dice(y_true, y_pred, *, from_logits, activation, include_background,
-                      w_type, smooth_nr, smooth_dr, batch):
-    _check_label_values(y_true, y_pred, activation)
+                      w_type, smooth_nr, smooth_dr, batch, ignore_class):
+    _check_label_values(y_true, y_pred, activation, ignore_class)
     probs, targets = _prepare(y_true, y_pred, from_logits=from_logits,
                               activation=activation,
-                              include_background=include_background)
+                              include_background=include_background,
+                              ignore_class=ignore_class)
     tp, sum_p, sum_t = _overlap(probs, targets, batch)
     weights = ops.stop_gradient(_volume_weights(sum_t, w_type, batch))
     numerator = 2.0 * ops.sum(tp * weights, axis=-1, keepdims=True) + smooth_nr
@@ -372,7 +399,7 @@ def _generalized_dice(y_true, y_pred, *, from_logits, activation, include_backgr
 @export
 def tversky_loss(y_true, y_pred, *, alpha=0.5, beta=0.5, from_logits=False,
                  activation="softmax", include_background=True, class_weight=None,
-                 smooth_nr=1e-5, smooth_dr=1e-5, batch=False):
+                 smooth_nr=1e-5, smooth_dr=1e-5, batch=False, ignore_class=None):
     """Tversky loss (Salehi et al. 2017), one value per sample.
 
     Per class: `1 - (tp + smooth_nr) / (tp + alpha fp + beta fn + smooth_dr)`;
@@ -384,7 +411,7 @@ def tversky_loss(y_true, y_pred, *, alpha=0.5, beta=0.5, from_logits=False,
 
     Args:
         y_true, y_pred, from_logits, activation, include_background,
-            class_weight, smooth_nr, smooth_dr, batch: as in `dice_loss`.
+            class_weight, smooth_nr, smooth_dr, batch, ignore_class: as in `dice_loss`.
         alpha: weight of false positives, in [0, 1e6].
         beta: weight of false negatives, in [0, 1e6].
 
@@ -407,7 +434,7 @@ def tversky_loss(y_true, y_pred, *, alpha=0.5, beta=0.5, from_logits=False,
         fully convolutional deep networks", MLMI 2017.
     """
     args = _check_common(from_logits, activation, include_background, smooth_nr,
-                         smooth_dr, batch)
+                         smooth_dr, batch, ignore_class)
     return _tversky(y_true, y_pred, alpha=_check_coefficient("alpha", alpha),
                     beta=_check_coefficient("beta", beta), gamma=None,
                     class_weight=check_class_vector("class_weight", class_weight),
@@ -423,11 +450,13 @@ def _focal_power(value, gamma):
 
 
 def _tversky(y_true, y_pred, *, alpha, beta, gamma, from_logits, activation,
-             include_background, class_weight, smooth_nr, smooth_dr, batch):
-    _check_label_values(y_true, y_pred, activation)
+             include_background, class_weight, smooth_nr, smooth_dr, batch,
+             ignore_class):
+    _check_label_values(y_true, y_pred, activation, ignore_class)
     probs, targets = _prepare(y_true, y_pred, from_logits=from_logits,
                               activation=activation,
-                              include_background=include_background)
+                              include_background=include_background,
+                              ignore_class=ignore_class)
     tp, sum_p, sum_t = _overlap(probs, targets, batch)
     per_class = 1.0 - _tversky_index(tp, sum_p, sum_t, alpha, beta, smooth_nr,
                                      smooth_dr)
@@ -442,7 +471,7 @@ def _tversky(y_true, y_pred, *, alpha, beta, gamma, from_logits, activation,
 def focal_tversky_loss(y_true, y_pred, *, alpha=0.3, beta=0.7, gamma=0.75,
                        from_logits=False, activation="softmax",
                        include_background=True, class_weight=None, smooth_nr=1e-5,
-                       smooth_dr=1e-5, batch=False):
+                       smooth_dr=1e-5, batch=False, ignore_class=None):
     """Focal Tversky loss (Abraham & Khan 2019), one value per sample.
 
     Per class: `(1 - TI_c) ** gamma` with the Tversky index `TI_c` of
@@ -458,7 +487,7 @@ def focal_tversky_loss(y_true, y_pred, *, alpha=0.3, beta=0.7, gamma=0.75,
 
     Args:
         y_true, y_pred, from_logits, activation, include_background,
-            class_weight, smooth_nr, smooth_dr, batch: as in `dice_loss`.
+            class_weight, smooth_nr, smooth_dr, batch, ignore_class: as in `dice_loss`.
         alpha: weight of false positives, in [0, 1e6].
         beta: weight of false negatives, in [0, 1e6].
         gamma: the exponent, in (0, 1e4].
@@ -482,7 +511,7 @@ def focal_tversky_loss(y_true, y_pred, *, alpha=0.3, beta=0.7, gamma=0.75,
         Attention U-Net for Lesion Segmentation", ISBI 2019.
     """
     args = _check_common(from_logits, activation, include_background, smooth_nr,
-                         smooth_dr, batch)
+                         smooth_dr, batch, ignore_class)
     return _tversky(y_true, y_pred, alpha=_check_coefficient("alpha", alpha),
                     beta=_check_coefficient("beta", beta), gamma=_check_gamma(gamma),
                     class_weight=check_class_vector("class_weight", class_weight),
@@ -496,7 +525,8 @@ def focal_tversky_loss(y_true, y_pred, *, alpha=0.3, beta=0.7, gamma=0.75,
 def dice_crossentropy(y_true, y_pred, *, lambda_dice=1.0, lambda_ce=1.0,
                       from_logits=False, activation="softmax",
                       include_background=True, class_weight=None, smooth_nr=1e-5,
-                      smooth_dr=1e-5, batch=False, label_smoothing=0.0):
+                      smooth_dr=1e-5, batch=False, ignore_class=None,
+                      label_smoothing=0.0):
     """Dice loss plus class-weighted cross-entropy, one value per sample.
 
     `lambda_dice * dice_loss + lambda_ce * CE`, where CE is the sample's mean
@@ -512,14 +542,15 @@ def dice_crossentropy(y_true, y_pred, *, lambda_dice=1.0, lambda_ce=1.0,
     weights, MONAI's CE term is torch's weighted mean `sum(w_y l) / sum(w_y)`
     over the batch, which makes a sample's value depend on the other
     samples; here it is `mean(w_y l)` per sample (kimbalance's and Keras'
-    convention, equal in expectation for "balanced" weights). And with
+    convention, equal in expectation for "balanced" weights); pixels of
+    `ignore_class` are left out of that mean. And with
     `activation="sigmoid"` and C > 1 the CE term is the per-channel binary
     cross-entropy (MONAI applies a softmax cross-entropy there, which treats
     multi-label channels as exclusive).
 
     Args:
         y_true, y_pred, from_logits, activation, include_background,
-            class_weight, smooth_nr, smooth_dr, batch: as in `dice_loss`.
+            class_weight, smooth_nr, smooth_dr, batch, ignore_class: as in `dice_loss`.
         lambda_dice: weight of the Dice term, in [0, 1e6].
         lambda_ce: weight of the cross-entropy term, in [0, 1e6] (not both 0).
         label_smoothing: in [0, 1], for the cross-entropy term only: targets
@@ -541,7 +572,7 @@ def dice_crossentropy(y_true, y_pred, *, lambda_dice=1.0, lambda_ce=1.0,
     [0.5202]
     """
     args = _check_common(from_logits, activation, include_background, smooth_nr,
-                         smooth_dr, batch)
+                         smooth_dr, batch, ignore_class)
     lambda_dice, lambda_ce = _check_lambdas(lambda_dice, lambda_ce)
     class_weight = check_class_vector("class_weight", class_weight)
     label_smoothing = check_label_smoothing(label_smoothing)
@@ -550,35 +581,40 @@ def dice_crossentropy(y_true, y_pred, *, lambda_dice=1.0, lambda_ce=1.0,
                               label_smoothing=label_smoothing, **args)
 
 
-def _map_mean(values):
-    """Per-sample mean over the map axes of an (N, ...) tensor."""
-    if len(values.shape) <= 1:
-        return values
-    return ops.mean(values, axis=tuple(range(1, len(values.shape))))
+def _map_mean(values, mask=None):
+    """Per-sample mean over the map axes of an (N, ...) tensor (over the
+    pixels where `mask` is 1, if given; 0 for a sample without any)."""
+    axes = tuple(range(1, len(values.shape)))
+    if mask is None:
+        return ops.mean(values, axis=axes) if axes else values
+    if not axes:
+        return values * mask
+    return ops.divide_no_nan(ops.sum(values * mask, axis=axes),
+                             ops.sum(mask, axis=axes))
 
 
 def _dice_crossentropy(y_true, y_pred, *, lambda_dice, lambda_ce, class_weight,
                        label_smoothing, from_logits, activation, include_background,
-                       smooth_nr, smooth_dr, batch):
+                       smooth_nr, smooth_dr, batch, ignore_class):
     y_pred = to_float32(y_pred)
-    _check_label_values(y_true, y_pred, activation)
+    _check_label_values(y_true, y_pred, activation, ignore_class)
     with labels_checked():
         # One channel: its weight is the BCE's pos_weight only (as MONAI).
         dice_weight = None if y_pred.shape[-1] == 1 else class_weight
         dice = _dice(y_true, y_pred, from_logits=from_logits, activation=activation,
                      include_background=include_background,
                      class_weight=dice_weight, smooth_nr=smooth_nr,
-                     smooth_dr=smooth_dr, batch=batch)
+                     smooth_dr=smooth_dr, batch=batch, ignore_class=ignore_class)
+        targets, mask = _dense_targets(y_true, y_pred, ignore_class)
         if activation == "sigmoid":
-            targets = _dense_targets(y_true, y_pred)
             ce = weighted_binary_crossentropy(targets, y_pred, pos_weight=class_weight,
                                               from_logits=from_logits,
                                               label_smoothing=label_smoothing)
         else:
             ce = weighted_categorical_crossentropy(
                 y_true, y_pred, class_weight=class_weight, from_logits=from_logits,
-                label_smoothing=label_smoothing)
-    return lambda_dice * dice + lambda_ce * _map_mean(ce)
+                label_smoothing=label_smoothing, ignore_class=ignore_class)
+    return lambda_dice * dice + lambda_ce * _map_mean(ce, mask)
 
 
 # --- classes -------------------------------------------------------------------------
@@ -588,7 +624,7 @@ class _OverlapLoss(KimbalanceLoss):
     """A segmentation loss: label values checked by the activation's rule."""
 
     def check_labels(self, y_true, y_pred):
-        _check_label_values(y_true, y_pred, self.activation)
+        _check_label_values(y_true, y_pred, self.activation, self.ignore_class)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
@@ -608,7 +644,7 @@ class DiceLoss(_OverlapLoss):
 
     Args:
         from_logits, activation, include_background, class_weight, smooth_nr,
-            smooth_dr, batch: as in `dice_loss`.
+            smooth_dr, batch, ignore_class: as in `dice_loss`.
         reduction: a Keras reduction.
         name: the loss name.
         dtype: the loss dtype (computation happens in float32).
@@ -626,12 +662,12 @@ class DiceLoss(_OverlapLoss):
 
     def __init__(self, from_logits=False, activation="softmax",
                  include_background=True, class_weight=None, smooth_nr=1e-5,
-                 smooth_dr=1e-5, batch=False, reduction="sum_over_batch_size",
-                 name="dice_loss", dtype=None):
+                 smooth_dr=1e-5, batch=False, ignore_class=None,
+                 reduction="sum_over_batch_size", name="dice_loss", dtype=None):
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             **_check_common(from_logits, activation, include_background, smooth_nr,
-                            smooth_dr, batch),
+                            smooth_dr, batch, ignore_class),
             class_weight=check_class_vector("class_weight", class_weight))
 
 
@@ -641,7 +677,7 @@ class GeneralizedDiceLoss(_OverlapLoss):
 
     Args:
         from_logits, activation, include_background, w_type, smooth_nr,
-            smooth_dr, batch: as in `generalized_dice_loss`.
+            smooth_dr, batch, ignore_class: as in `generalized_dice_loss`.
         reduction: a Keras reduction.
         name: the loss name.
         dtype: the loss dtype (computation happens in float32).
@@ -651,12 +687,13 @@ class GeneralizedDiceLoss(_OverlapLoss):
 
     def __init__(self, from_logits=False, activation="softmax",
                  include_background=True, w_type="square", smooth_nr=1e-5,
-                 smooth_dr=1e-5, batch=False, reduction="sum_over_batch_size",
-                 name="generalized_dice_loss", dtype=None):
+                 smooth_dr=1e-5, batch=False, ignore_class=None,
+                 reduction="sum_over_batch_size", name="generalized_dice_loss",
+                 dtype=None):
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             **_check_common(from_logits, activation, include_background, smooth_nr,
-                            smooth_dr, batch),
+                            smooth_dr, batch, ignore_class),
             w_type=check_choice("w_type", w_type, GDL_WEIGHT_TYPES))
 
 
@@ -666,7 +703,8 @@ class TverskyLoss(_OverlapLoss):
 
     Args:
         alpha, beta, from_logits, activation, include_background,
-            class_weight, smooth_nr, smooth_dr, batch: as in `tversky_loss`.
+            class_weight, smooth_nr, smooth_dr, batch, ignore_class: as in
+            `tversky_loss`.
         reduction: a Keras reduction.
         name: the loss name.
         dtype: the loss dtype (computation happens in float32).
@@ -676,14 +714,14 @@ class TverskyLoss(_OverlapLoss):
 
     def __init__(self, alpha=0.5, beta=0.5, from_logits=False, activation="softmax",
                  include_background=True, class_weight=None, smooth_nr=1e-5,
-                 smooth_dr=1e-5, batch=False, reduction="sum_over_batch_size",
-                 name="tversky_loss", dtype=None):
+                 smooth_dr=1e-5, batch=False, ignore_class=None,
+                 reduction="sum_over_batch_size", name="tversky_loss", dtype=None):
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             alpha=_check_coefficient("alpha", alpha),
             beta=_check_coefficient("beta", beta),
             **_check_common(from_logits, activation, include_background, smooth_nr,
-                            smooth_dr, batch),
+                            smooth_dr, batch, ignore_class),
             class_weight=check_class_vector("class_weight", class_weight))
 
 
@@ -693,7 +731,7 @@ class FocalTverskyLoss(_OverlapLoss):
 
     Args:
         alpha, beta, gamma, from_logits, activation, include_background,
-            class_weight, smooth_nr, smooth_dr, batch: as in
+            class_weight, smooth_nr, smooth_dr, batch, ignore_class: as in
             `focal_tversky_loss`.
         reduction: a Keras reduction.
         name: the loss name.
@@ -704,7 +742,7 @@ class FocalTverskyLoss(_OverlapLoss):
 
     def __init__(self, alpha=0.3, beta=0.7, gamma=0.75, from_logits=False,
                  activation="softmax", include_background=True, class_weight=None,
-                 smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
+                 smooth_nr=1e-5, smooth_dr=1e-5, batch=False, ignore_class=None,
                  reduction="sum_over_batch_size", name="focal_tversky_loss",
                  dtype=None):
         super().__init__(
@@ -712,7 +750,7 @@ class FocalTverskyLoss(_OverlapLoss):
             alpha=_check_coefficient("alpha", alpha),
             beta=_check_coefficient("beta", beta), gamma=_check_gamma(gamma),
             **_check_common(from_logits, activation, include_background, smooth_nr,
-                            smooth_dr, batch),
+                            smooth_dr, batch, ignore_class),
             class_weight=check_class_vector("class_weight", class_weight))
 
 
@@ -723,8 +761,8 @@ class DiceCrossentropy(_OverlapLoss):
 
     Args:
         lambda_dice, lambda_ce, from_logits, activation, include_background,
-            class_weight, smooth_nr, smooth_dr, batch, label_smoothing: as in
-            `dice_crossentropy`.
+            class_weight, smooth_nr, smooth_dr, batch, ignore_class,
+            label_smoothing: as in `dice_crossentropy`.
         reduction: a Keras reduction.
         name: the loss name.
         dtype: the loss dtype (computation happens in float32).
@@ -734,14 +772,15 @@ class DiceCrossentropy(_OverlapLoss):
 
     def __init__(self, lambda_dice=1.0, lambda_ce=1.0, from_logits=False,
                  activation="softmax", include_background=True, class_weight=None,
-                 smooth_nr=1e-5, smooth_dr=1e-5, batch=False, label_smoothing=0.0,
-                 reduction="sum_over_batch_size", name="dice_crossentropy",
+                 smooth_nr=1e-5, smooth_dr=1e-5, batch=False, ignore_class=None,
+                 label_smoothing=0.0, reduction="sum_over_batch_size",
+                 name="dice_crossentropy",
                  dtype=None):
         lambda_dice, lambda_ce = _check_lambdas(lambda_dice, lambda_ce)
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             lambda_dice=lambda_dice, lambda_ce=lambda_ce,
             **_check_common(from_logits, activation, include_background, smooth_nr,
-                            smooth_dr, batch),
+                            smooth_dr, batch, ignore_class),
             class_weight=check_class_vector("class_weight", class_weight),
             label_smoothing=check_label_smoothing(label_smoothing))

@@ -366,7 +366,8 @@ def test_class_call_is_per_sample_and_reduces_as_keras():
 @pytest.mark.parametrize("name", sorted(CLASSES))
 def test_config_round_trip(name):
     kwargs = dict(from_logits=True, activation="sigmoid", include_background=False,
-                  smooth_nr=0.5, smooth_dr=2.0, batch=True, name="custom")
+                  smooth_nr=0.5, smooth_dr=2.0, batch=True, ignore_class=255,
+                  name="custom")
     if name != "generalized_dice":
         kwargs["class_weight"] = WEIGHT
     extra = {"tversky": dict(alpha=0.2, beta=0.8),
@@ -513,3 +514,72 @@ def test_pixel_weight_maps_are_an_error():
         loss(ids, logits, sample_weight=np.ones(ids.shape))
     column = loss(ids, logits, sample_weight=np.ones((3, 1)))
     np.testing.assert_allclose(float(column), float(loss(ids, logits)), rtol=1e-6)
+
+
+# --- ignore_class ---------------------------------------------------------------------
+
+
+def _with_void(ids, void, seed=9):
+    labels = ids.copy()
+    labels[np.random.default_rng(seed).random(ids.shape) < 0.2] = void
+    return labels
+
+
+@pytest.mark.parametrize("void", [255, -1])
+@pytest.mark.parametrize("batch", [False, True])
+def test_ignore_class_equals_monai_ignore_index(void, batch):
+    monai = _monai()
+    logits, ids = _problem((5, 6))
+    labels = _with_void(ids, void)
+    first = _channels_first(logits)
+    reference = monai.DiceLoss(softmax=True, to_onehot_y=True, batch=batch,
+                               ignore_index=void)(first, _ids_first(labels))
+    ours = dice_loss(labels, logits, from_logits=True, batch=batch, ignore_class=void)
+    np.testing.assert_allclose(_mean(ours), float(reference), rtol=RTOL, atol=ATOL)
+    reference = monai.TverskyLoss(sigmoid=True, to_onehot_y=True, batch=batch,
+                                  alpha=0.3, beta=0.7, ignore_index=void,
+                                  include_background=False)(first, _ids_first(labels))
+    ours = tversky_loss(labels, logits, from_logits=True, activation="sigmoid",
+                        batch=batch, alpha=0.3, beta=0.7, ignore_class=void,
+                        include_background=False)
+    np.testing.assert_allclose(_mean(ours), float(reference), rtol=RTOL, atol=ATOL)
+
+
+def test_ignored_pixels_change_nothing_and_leave_the_crossentropy_mean():
+    logits, ids = _problem((4, 5))
+    labels = _with_void(ids, 255)
+    kept = labels != 255
+    other = np.where(kept[..., None], logits, -logits * 7.0).astype("float32")
+    for name, fn in FUNCTIONS.items():
+        np.testing.assert_allclose(
+            _np(fn(labels, other, from_logits=True, ignore_class=255)),
+            _np(fn(labels, logits, from_logits=True, ignore_class=255)),
+            rtol=1e-5, atol=1e-6, err_msg=name)
+    value = dice_crossentropy(labels, logits, from_logits=True, lambda_dice=0.0,
+                              class_weight=WEIGHT, ignore_class=255)
+    logp = np.log(_softmax(logits))
+    safe = np.where(kept, labels, 0)
+    ce = -np.take_along_axis(logp, safe[..., None], -1)[..., 0] * np.asarray(
+        WEIGHT)[safe]
+    n = ids.shape[0]
+    expected = (ce * kept).reshape(n, -1).sum(1) / kept.reshape(n, -1).sum(1)
+    np.testing.assert_allclose(_np(value), expected, rtol=1e-5)
+
+
+def test_ignore_class_errors():
+    logits, ids = _problem((3, 3))
+    labels = _with_void(ids, 255)
+    with pytest.raises(ValueError, match=r"argument `y_true`.*class ids < 4.*"
+                       r"found \[255\]"):
+        dice_loss(labels, logits)
+    with pytest.raises(ValueError, match=r"pass ignore_class=-1"):
+        DiceLoss()(_with_void(ids, -1), logits)
+    with pytest.raises(ValueError, match=r"argument `ignore_class`.*id maps.*"
+                       r"Received: ignore_class=255"):
+        dice_loss(np.eye(C, dtype="float32")[ids], logits, ignore_class=255)
+    mask = (logits[..., :1] > 0).astype("float32")
+    with pytest.raises(ValueError, match=r"argument `ignore_class`"):
+        dice_loss(mask, logits[..., :1], activation="sigmoid", ignore_class=255)
+    with pytest.raises(ValueError, match=r"argument `ignore_class`.*"
+                       r"Received: ignore_class=0.5"):
+        DiceLoss(ignore_class=0.5)
