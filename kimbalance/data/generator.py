@@ -304,9 +304,9 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             so no label array is kept for any dataset size.
         sampler: a sampler name (`"instance"`, `"over"`, `"under"`,
             `"class_balanced"`, `"sqrt"`, `"power"`, `"progressive"`,
-            `"multilabel"`) built on `y` with `seed` (and `batch_size` as the
-            block of `"class_balanced"`), or a `Sampler` object built on the
-            same samples (its own seed is used).
+            `"multilabel"`, `"repeat_factor"`) built on `y` with `seed` (and
+            `batch_size` as the block of `"class_balanced"`), or a `Sampler`
+            object built on the same samples (its own seed is used).
         batch_size: the per-shard batch size.
         class_weight: None, a scheme name of
             `kimbalance.weights.class_weights` (`"balanced"`, `"inverse"`,
@@ -323,8 +323,8 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             `CutMix`, `Remix`, `BalancedMixUp` return soft one-hot rows;
             sample weights still follow the sampled labels); a parameter named
             `rng` receives a `numpy.random.Generator` seeded from `(seed,
-            epoch, batch index)` for reproducible augmentation. Or a Keras preprocessing layer,
-            whose output is converted back to NumPy.
+            epoch, batch index)` for reproducible augmentation. Or a Keras
+            preprocessing layer, whose output is converted back to NumPy.
         seed: int >= 0, the seed of a named sampler and of `rng`.
         num_shards: the number of data-parallel shards (int >= 1).
         shard_index: this shard, in `[0, num_shards)`.

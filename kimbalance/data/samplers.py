@@ -1311,9 +1311,6 @@ def class_presence(masks, num_classes):
     return presence
 
 
-# Stream purpose of the repeat-factor draws (after kimbalance.data._random's).
-_REPEAT_FACTOR = 8
-
 
 class RepeatFactorSampler(Sampler):
     """LVIS repeat-factor sampling: images with rare classes repeated per epoch.
@@ -1416,7 +1413,7 @@ class RepeatFactorSampler(Sampler):
         cached = self._extras_cache.get(epoch)
         if cached is not None:
             return cached
-        rng = _random.generator(self.seed, epoch, _REPEAT_FACTOR, 0)
+        rng = _random.generator(self.seed, epoch, _random.REPEAT_FACTOR, 0)
         order = rng.permutation(self._candidates.shape[0])
         offset = rng.random()
         extras = np.zeros(0, dtype=np.int64)
