@@ -403,7 +403,8 @@ def test_error_batch_size_not_a_multiple_of_the_block():
 
 def test_error_multi_hot_with_a_single_label_sampler():
     y = np.ones((100, 2), np.int32)
-    with pytest.raises(ValueError, match="'instance' or 'multilabel' or 'repeat_factor' for multi-hot"):
+    with pytest.raises(ValueError,
+                       match="'instance' or 'multilabel' or 'repeat_factor' for multi"):
         BalancedBatchGenerator(X, y, sampler="over")
 
 
