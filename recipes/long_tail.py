@@ -12,7 +12,19 @@ Methods: ce, weighted_ce, focal, class_balanced (effective number), ldam_drw
 softmax), posthoc_la (the CE model + post-hoc logit adjustment), cdt, and CE
 with over_sampling, under_sampling, cb_sampling (class-balanced batches),
 progressive sampling; ldam_drw_aug and cb_sampling_aug add random 1-pixel
-shifts of the training images (`kimbalance.data.RandomShiftFlip`).
+shifts of the training images (`kimbalance.data.RandomShiftFlip`). The newer
+long-tail methods: vs (VS loss), mislas_ls (label-aware smoothing), crt,
+tau_norm and lws (CE, then a classifier-only stage: cRT and LWS re-train on
+class-balanced batches for a fifth of the epochs, reported as extra epochs),
+mixup and remix (mixing augmentations), mislas (mixup, then cRT with
+label-aware smoothing), sam and drw_sam (sharpness-aware minimisation).
+
+Honest tuning: with `--val-per-class N` a balanced validation set of N images
+per class is drawn from the training images the long-tailed split left out
+(ImageNet-LT's convention); every tuned quantity (the tau of posthoc_la and
+tau_norm) is chosen on it, never on the test set, and the table's "tuned"
+column says what was tuned on what ("fixed": no validation set, default
+used). `--smoke` uses 2 images per class unless the option is given.
 
 Examples:
     python recipes/long_tail.py --demo                       # digits, minutes
@@ -40,7 +52,8 @@ from kimbalance import plots  # noqa: E402
 
 COLUMNS = ["method", "accuracy", "balanced_accuracy", "g_mean", "macro_f1",
            "many_shot_accuracy", "medium_shot_accuracy", "few_shot_accuracy",
-           "train_time"]
+           "train_time", "extra_epochs", "tuned"]
+SMOKE_VAL_PER_CLASS = 2
 DEMO_EPOCHS = 30
 
 
@@ -54,6 +67,10 @@ def build_parser():
                         help="network (default: cnn = Conv32-Pool-Conv64-Pool-"
                              "Dense128-Dense(C))")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--val-per-class", type=int, default=None, metavar="N",
+                        help="balanced validation set of N images per class from "
+                             "the left-out training images; tuned quantities "
+                             "are chosen on it (default: none)")
     ex.parse_methods(parser, ex.LONG_TAIL_METHODS)
     parser.add_argument("--demo", action="store_true",
                         help=f"preset for `make demo`: digits, every method, "
@@ -65,13 +82,17 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.demo:
         args.dataset, args.epochs, args.quiet = "digits", DEMO_EPOCHS, True
-    ex.smoke_settings(args)
+    ex.smoke_settings(args, **({"val_per_class": SMOKE_VAL_PER_CLASS}
+                               if args.val_per_class is None else {}))
     methods = ex.select_methods(ex.LONG_TAIL_METHODS, args.methods)
     split = ex.long_tail_split(args.dataset, profile=args.profile, ratio=args.ratio,
                                data_dir=args.data_dir, max_train=args.max_train,
-                               max_test=args.max_test)
+                               max_test=args.max_test,
+                               val_per_class=args.val_per_class)
+    val = f"; validation: {len(split.y_val)} samples" if split.y_val is not None \
+        else ""
     print(f"train: {split.description}, counts {split.counts.tolist()}; "
-          f"test: {len(split.y_test)} samples")
+          f"test: {len(split.y_test)} samples{val}")
     results = ex.run_methods(methods, split, seeds=ex.seeds_from_args(args),
                              arch=args.arch, learning_rate=args.lr,
                              **ex.train_kwargs(args))
@@ -82,6 +103,7 @@ def main(argv=None):
     meta = {"command": "python recipes/long_tail.py " + " ".join(argv or sys.argv[1:]),
             "split": split.description, "train_counts": split.counts.tolist(),
             "test_samples": len(split.y_test), "epochs": args.epochs,
+            "val_per_class": args.val_per_class,
             "batch_size": args.batch_size, "arch": args.arch,
             "seeds": ex.seeds_from_args(args), **ex.backend_info()}
     recall = _per_class_recall(results)

@@ -20,6 +20,7 @@ from kimbalance import data as kb_data
 from kimbalance import layers as kb_layers
 from kimbalance import losses as kb_losses
 from kimbalance import thresholds as kb_thresholds
+from kimbalance import training as kb_training
 from kimbalance._validation import check_choice, check_int, invalid
 from kimbalance.experiments.cli import method_names
 from kimbalance.weights import class_weights, pos_weights
@@ -31,6 +32,8 @@ __all__ = [
     "LONG_TAIL_METHODS",
     "MULTILABEL_METHODS",
     "Method",
+    "SecondStage",
+    "StageContext",
     "TaskInfo",
     "drw_start_epoch",
     "select_methods",
@@ -68,6 +71,47 @@ def _no_callbacks(generator, info):
 
 
 @dataclasses.dataclass(frozen=True)
+class StageContext:
+    """What a method's `post_train` step may use after the main `fit`.
+
+    Attributes:
+        split: the `Split` (its `x_val` / `y_val` are the only data a
+            second stage may tune on; the test set is never passed on).
+        info: the `TaskInfo`.
+        make_generator: `(**generator_kwargs) -> BalancedBatchGenerator`
+            over the training data, with the run's batch size and seed
+            (e.g. `make_generator(sampler="class_balanced")`).
+        verbose: the Keras `fit` verbosity of the run.
+        predict: `(model, x) -> float32 NumPy scores`.
+    """
+
+    split: object
+    info: TaskInfo
+    make_generator: Callable
+    verbose: object
+    predict: Callable
+
+
+@dataclasses.dataclass
+class SecondStage:
+    """The outcome of a method's `post_train` step.
+
+    Attributes:
+        model: the model to score (the trained one, or a new one).
+        extra_epochs: epochs trained after the main `fit` (e.g. cRT's
+            classifier epochs), reported as `extra_epochs`.
+        tuned: `{quantity: value}` chosen in the step (e.g. `{"tau": 1.0}`).
+        tuned_on: `"val"` when `tuned` was chosen on the validation set,
+            `"fixed"` when a default was used (no validation set).
+    """
+
+    model: object
+    extra_epochs: int = 0
+    tuned: dict = dataclasses.field(default_factory=dict)
+    tuned_on: str = "fixed"
+
+
+@dataclasses.dataclass(frozen=True)
 class Method:
     """One way to train (or decide) on imbalanced data.
 
@@ -89,8 +133,16 @@ class Method:
             (no training of its own).
         decide: for post-hoc methods, `(test_scores, val_scores, split, info)
             -> test decision scores` (argmax for single-label, >= 0.5 after
-            sigmoid for multi-label logits... see each registry).
+            sigmoid for multi-label logits... see each registry), or a
+            tuple `(test scores, {quantity: value}, tuned_on)` naming what
+            it tuned and on what (`"val"` or `"fixed"`).
         majority: a "mock model" that always predicts the majority class.
+        wrap: `(model, TaskInfo) -> keras.Model` compiled and fitted in
+            place of the model and sharing its weights (e.g.
+            `kimbalance.training.SharpnessAwareModel`), or None.
+        post_train: `(model, StageContext) -> SecondStage`, a step after
+            the main `fit` (a second, classifier-only stage; a post-hoc
+            quantity tuned on the validation set), or None.
     """
 
     name: str
@@ -105,6 +157,8 @@ class Method:
     base: str | None = None
     decide: Callable | None = None
     majority: bool = False
+    wrap: Callable | None = None
+    post_train: Callable | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -118,7 +172,8 @@ class Method:
                           f"method {self.name!r}", self.loss)
         if not (isinstance(self.sampler, str) or callable(self.sampler)):
             raise invalid("sampler", "a sampler name or a callable", self.sampler)
-        for key in ("sampler_kwargs", "class_weight", "augment"):
+        for key in ("sampler_kwargs", "class_weight", "augment", "wrap",
+                    "post_train"):
             value = getattr(self, key)
             if value is not None and not callable(value):
                 raise invalid(key, "a callable taking a TaskInfo, or None", value)
@@ -251,9 +306,41 @@ def _shift_augment(info):
     return kb_data.RandomShiftFlip(AUGMENT_SHIFT, horizontal_flip=False)
 
 
+TAU_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+
+
+def _balanced_accuracy(y, scores, num_classes):
+    predicted = np.asarray(scores).argmax(axis=1)
+    recalls = [np.mean(predicted[y == c] == c) for c in range(num_classes)
+               if np.any(y == c)]
+    return float(np.mean(recalls))
+
+
+def _best_on_val(candidates, y_val, num_classes):
+    """The key of the best validation balanced accuracy (the first on ties).
+
+    `candidates`: `{key: val_scores}`, in the order ties are broken.
+    """
+    accuracy = {key: _balanced_accuracy(y_val, scores, num_classes)
+                for key, scores in candidates.items()}
+    return max(accuracy, key=accuracy.get)
+
+
+def _adjusted(scores, info, tau):
+    layer = kb_layers.LogitAdjustment(info.counts.tolist(), tau=tau)
+    return keras.ops.convert_to_numpy(layer(scores))
+
+
 def _posthoc_adjustment(test_scores, val_scores, split, info):
-    layer = kb_layers.LogitAdjustment(info.counts.tolist(), tau=1.0)
-    return keras.ops.convert_to_numpy(layer(test_scores))
+    """Post-hoc logit adjustment; tau from `TAU_GRID` on validation, else 1.
+
+    Returns `(test_scores, tuned, tuned_on)`.
+    """
+    if val_scores is None or split.y_val is None:
+        return _adjusted(test_scores, info, 1.0), {"tau": 1.0}, "fixed"
+    tau = _best_on_val({t: _adjusted(val_scores, info, t) for t in TAU_GRID},
+                       split.y_val, info.num_classes)
+    return _adjusted(test_scores, info, tau), {"tau": tau}, "val"
 
 
 def _softmax(logits):
@@ -273,6 +360,91 @@ def _tuned_threshold(test_scores, val_scores, split, info):
     return np.stack([~positive, positive], axis=1).astype(np.float32)
 
 
+def _vs(info):
+    return kb_losses.VSLoss(info.counts.tolist(), gamma=0.2, tau=1.0)
+
+
+def _label_aware_smoothing(info):
+    # MiSLAS's CIFAR-10-LT setting: 0.3 on the head, 0.0 on the tail.
+    return kb_losses.LabelAwareSmoothingCrossentropy(
+        info.counts.tolist(), head_smoothing=0.3, tail_smoothing=0.0,
+        from_logits=True)
+
+
+def _soft_ce(info):
+    # Mixing augmentations emit soft labels; this CE takes ids and soft rows.
+    return kb_losses.WeightedCategoricalCrossentropy(from_logits=True)
+
+
+MIXUP_ALPHA = 0.2  # short budgets: mild mixing (the MiSLAS CIFAR setting)
+
+
+def _mixup(info):
+    return kb_data.MixUp(MIXUP_ALPHA, num_classes=info.num_classes)
+
+
+def _remix(info):
+    return kb_data.Remix(1.0, kappa=3.0, tau=0.5, class_counts=info.counts.tolist())
+
+
+SAM_RHO = 0.05
+
+
+def _sam(model, info):
+    return kb_training.SharpnessAwareModel(model, rho=SAM_RHO)
+
+
+def classifier_epochs(epochs):
+    """Epochs of a classifier-only second stage: a fifth of stage 1, >= 1.
+
+    (Kang et al. re-train the classifier 10 epochs after 90.)
+
+    Examples:
+
+    >>> classifier_epochs(15), classifier_epochs(1)
+    (3, 1)
+    """
+    return max(1, round(epochs / 5))
+
+
+def _balanced_stage(context):
+    return context.make_generator(sampler="class_balanced")
+
+
+def _crt(model, context):
+    epochs = classifier_epochs(context.info.epochs)
+    kb_training.retrain_classifier(model, _balanced_stage(context), epochs=epochs,
+                                   verbose=context.verbose)
+    return SecondStage(model, extra_epochs=epochs)
+
+
+def _lws(model, context):
+    epochs = classifier_epochs(context.info.epochs)
+    scaled, _ = kb_training.learn_weight_scaling(
+        model, _balanced_stage(context), epochs=epochs, verbose=context.verbose)
+    return SecondStage(scaled, extra_epochs=epochs)
+
+
+def _mislas_stage(model, context):
+    # MiSLAS stage 2: cRT with label-aware smoothing (the model's loss).
+    model.compile(optimizer=model.optimizer, loss=_label_aware_smoothing(
+        context.info), jit_compile=model.jit_compile)
+    return _crt(model, context)
+
+
+def _tau_norm(model, context):
+    """tau-normalisation, tau from `TAU_GRID` on validation (else tau = 1)."""
+    split = context.split
+    if split.x_val is None:
+        return SecondStage(kb_training.tau_normalize(model, tau=1.0),
+                           tuned={"tau": 1.0}, tuned_on="fixed")
+    models = {t: kb_training.tau_normalize(model, tau=t) for t in TAU_GRID}
+    tau = _best_on_val({t: context.predict(m, split.x_val)
+                        for t, m in models.items()},
+                       split.y_val, context.info.num_classes)
+    return SecondStage(models[tau], tuned={"tau": tau}, tuned_on="val")
+
+
 LONG_TAIL_METHODS = {m.name: m for m in [
     Method("ce", "cross-entropy (baseline)", loss=_ce),
     Method("weighted_ce", "CE with 'balanced' class weights N/(C n_c)",
@@ -284,7 +456,7 @@ LONG_TAIL_METHODS = {m.name: m for m in [
            loss=_ldam, head="cosine", class_weight=_ones, callbacks=_drw_callbacks),
     Method("logit_adjusted", "logit-adjusted CE (balanced softmax), tau=1",
            loss=_logit_adjusted),
-    Method("posthoc_la", "CE model + post-hoc logit adjustment, tau=1",
+    Method("posthoc_la", "CE model + post-hoc logit adjustment (tau on val)",
            base="ce", decide=_posthoc_adjustment),
     Method("cdt", "class-dependent temperatures, gamma=0.2", loss=_cdt),
     Method("over_sampling", "CE + random over-sampling", loss=_ce, sampler="over"),
@@ -299,6 +471,25 @@ LONG_TAIL_METHODS = {m.name: m for m in [
            augment=_shift_augment),
     Method("cb_sampling_aug", "CE + class-balanced batches + random 1-pixel shifts",
            loss=_ce, sampler="class_balanced", augment=_shift_augment),
+    Method("vs", "vector-scaling loss, gamma=0.2, tau=1", loss=_vs),
+    Method("mislas_ls", "label-aware smoothing CE (head 0.3, tail 0.0)",
+           loss=_label_aware_smoothing),
+    Method("crt", "CE, then cRT: classifier re-trained on balanced batches",
+           loss=_ce, post_train=_crt),
+    Method("tau_norm", "CE, then tau-normalised classifier (tau on val)",
+           loss=_ce, post_train=_tau_norm),
+    Method("lws", "CE, then learnable weight scaling on balanced batches",
+           loss=_ce, post_train=_lws),
+    Method("mixup", f"CE + MixUp (alpha={MIXUP_ALPHA})", loss=_soft_ce,
+           augment=_mixup),
+    Method("remix", "CE + Remix (alpha=1, kappa=3, tau=0.5)", loss=_soft_ce,
+           augment=_remix),
+    Method("mislas", "MixUp stage 1, then cRT with label-aware smoothing",
+           loss=_soft_ce, augment=_mixup, post_train=_mislas_stage),
+    Method("sam", f"CE + sharpness-aware minimisation (rho={SAM_RHO})",
+           loss=_ce, wrap=_sam),
+    Method("drw_sam", "CE + deferred re-weighting + SAM", loss=_ce,
+           class_weight=_ones, callbacks=_drw_callbacks, wrap=_sam),
 ]}
 
 BINARY_METHODS = {m.name: m for m in [

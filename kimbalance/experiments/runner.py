@@ -26,7 +26,13 @@ from kimbalance._validation import (
     invalid,
 )
 from kimbalance.evaluation import evaluate, multilabel_report
-from kimbalance.experiments.methods import HEADS, Method, TaskInfo
+from kimbalance.experiments.methods import (
+    HEADS,
+    Method,
+    SecondStage,
+    StageContext,
+    TaskInfo,
+)
 from kimbalance.experiments.splits import PROFILES, Split, long_tail_split
 from kimbalance.experiments.tables import summarize
 
@@ -139,6 +145,11 @@ class RunResult:
             `multilabel_report` dict.
         samples_per_epoch: training samples drawn per epoch.
         jit_compile: the compiled model's resolved jit mode.
+        tuned: `{quantity: value}` chosen after training (a post-hoc or
+            tau-norm tau), empty when nothing was tuned.
+        tuned_on: `"val"` (chosen on the validation set), `"fixed"` (a
+            default: the split has no validation set) or `""` (nothing
+            tuned). The test set never chooses anything.
     """
 
     def __post_init__(self):
@@ -158,6 +169,8 @@ class RunResult:
     report: object = None
     samples_per_epoch: int = 0
     jit_compile: object = None
+    tuned: dict = dataclasses.field(default_factory=dict)
+    tuned_on: str = ""
 
 
 def _single_label_scores(scores, y_true, counts, class_names):
@@ -244,15 +257,31 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
     if drop_remainder and generator.epoch_size >= batch_size:
         generator = kb_data.BalancedBatchGenerator(
             split.x_train, split.y_train, drop_remainder=True, **generator_kwargs)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=method.loss(info), jit_compile=jit_compile,
-                  run_eagerly=run_eagerly)
+    trained = method.wrap(model, info) if method.wrap else model
+    trained.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                    loss=method.loss(info), jit_compile=jit_compile,
+                    run_eagerly=run_eagerly)
+    if trained is not model:  # a wrapper sharing the weights: compile both
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                      loss=method.loss(info), jit_compile=jit_compile,
+                      run_eagerly=run_eagerly)
     timer = EpochTimer()
     extra = callbacks(model, split) if callable(callbacks) else list(callbacks)
     start = time.perf_counter()
-    history = model.fit(generator, epochs=epochs, verbose=verbose,
-                        callbacks=[timer, generator.sync_callback(),
-                                   *method.callbacks(generator, info), *extra])
+    history = trained.fit(generator, epochs=epochs, verbose=verbose,
+                          callbacks=[timer, generator.sync_callback(),
+                                     *method.callbacks(generator, info), *extra])
+    stage = SecondStage(model)
+    if method.post_train is not None:
+        stage = method.post_train(model, StageContext(
+            split=split, info=info, verbose=verbose, predict=_predict,
+            make_generator=lambda **kw: kb_data.BalancedBatchGenerator(
+                split.x_train, split.y_train, batch_size=batch_size, seed=seed,
+                **kw)))
+        if not isinstance(stage, SecondStage):
+            raise invalid("post_train", "a callable returning a SecondStage",
+                          method.post_train)
+        model = stage.model
     train_time = time.perf_counter() - start
     parts = {"test": split.x_test}
     if validation and split.x_val is not None:
@@ -272,6 +301,10 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
         result.metrics["train_accuracy"] = float(
             np.mean(scores["train"].argmax(axis=1) == split.y_train))
     result.metrics["train_time"] = train_time
+    if method.post_train is not None:
+        result.metrics["extra_epochs"] = float(stage.extra_epochs)
+    if stage.tuned:
+        result.tuned, result.tuned_on = dict(stage.tuned), stage.tuned_on
     result.samples_per_epoch = int(min(generator.epoch_size,
                                        len(generator) * batch_size))
     result.jit_compile = "eager" if run_eagerly else model.jit_compile
@@ -279,6 +312,11 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
 
 
 PREDICT_BATCH = 1024
+
+
+def _predict(model, x):
+    return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0),
+                      np.float32)
 
 
 def _predict_parts(model, parts):
@@ -381,11 +419,17 @@ def run_methods(methods, split, *, seeds=(0,), log=print, validation=None,
 def _run_posthoc(method, base, split, *, epochs):
     info = TaskInfo(counts=split.counts, y_train=split.y_train, epochs=epochs,
                     num_classes=split.num_classes)
-    scores = np.asarray(method.decide(base.test_scores, base.val_scores, split,
-                                      info), np.float32)
+    decision = method.decide(base.test_scores, base.val_scores, split, info)
+    tuned, tuned_on = {}, ""
+    if isinstance(decision, tuple):  # (scores, tuned, tuned_on)
+        decision, tuned, tuned_on = decision
+    scores = np.asarray(decision, np.float32)
     result = _score(method, split, base.seed, scores, info.counts)
+    result.tuned, result.tuned_on = dict(tuned), tuned_on
     if base.val_scores is not None and not split.multilabel:
         val_decisions = method.decide(base.val_scores, base.val_scores, split, info)
+        if isinstance(val_decisions, tuple):
+            val_decisions = val_decisions[0]
         result.metrics["val_accuracy"] = float(
             np.mean(np.asarray(val_decisions).argmax(axis=1) == split.y_val))
     result.metrics["train_time"] = base.metrics.get("train_time", 0.0)

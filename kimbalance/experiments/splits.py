@@ -257,9 +257,12 @@ def cached_dataset(name, data_dir=None):
     return kb_data.load_dataset(name, data_dir=data_dir)
 
 
+VAL_STREAM = 7  # the validation draw's own RNG stream: np.random.default_rng([seed, 7])
+
+
 def long_tail_split(name="digits", *, profile="long_tail", ratio=100, seed=0,
                     data_dir=None, max_train=None, max_test=None, min_tail=5,
-                    log=print):
+                    log=print, val_per_class=None):
     """Loads `name`, makes its training set imbalanced; the test set stays as is.
 
     When the data cannot support `ratio` (the rarest class would keep fewer
@@ -276,14 +279,25 @@ def long_tail_split(name="digits", *, profile="long_tail", ratio=100, seed=0,
         max_test: cap on the test-set size (stratified); None keeps all.
         min_tail: see `supported_ratio`.
         log: where the ratio note goes (`print`, or None for silence).
+        val_per_class: None (no validation set), or an int >= 1: a balanced
+            validation set of that many images per class, drawn (seeded)
+            from the training images the imbalanced split left out
+            (ImageNet-LT's convention, so it costs the long tail no
+            training data). The head class keeps `val_per_class` images
+            fewer (the profile's `n_max` is the smallest class size minus
+            `val_per_class`), so every class has images to spare.
 
     Returns:
         A `Split`; `split.ratio` is the ratio used, `split.description`
-        records the profile and that ratio.
+        records the profile, that ratio and the validation size;
+        `split.x_val` / `split.y_val` hold the validation set (None when
+        `val_per_class` is None).
 
     Raises:
         ValueError: for an unknown profile, a ratio below 1 or not finite,
-            bad caps or seed, or a `log` that is not callable.
+            bad caps or seed, a `log` that is not callable, or a
+            `val_per_class` that is not None or an int >= 1 smaller than
+            the smallest class.
     """
     _check_name(name)
     check_choice("profile", profile, PROFILES)
@@ -293,28 +307,59 @@ def long_tail_split(name="digits", *, profile="long_tail", ratio=100, seed=0,
     _check_cap("max_test", max_test)
     check_int("min_tail", min_tail, low=1)
     _check_log(log)
+    if val_per_class is not None:
+        check_int("val_per_class", val_per_class, low=1)
     dataset = cached_dataset(name, data_dir)
     x_train, y_train = dataset.x_train, np.asarray(dataset.y_train).reshape(-1)
     keep = subsample(y_train, max_train, seed=seed)
     x_train, y_train = x_train[keep], y_train[keep]
     n_max = int(np.bincount(y_train).min())
+    if val_per_class is not None:
+        if val_per_class >= n_max:
+            raise invalid("val_per_class", f"None or an int in [1, {n_max - 1}] "
+                          f"(the smallest class of {name} has {n_max} training "
+                          "images here)", val_per_class)
+        n_max -= val_per_class
     used = supported_ratio(n_max, ratio, min_tail=min_tail)
     if used != float(ratio) and log is not None:
         log(f"note: {name} has only {n_max} training samples in its smallest "
             f"class; using imbalance ratio {used:g} instead of {float(ratio):g} "
             f"so the rarest class keeps >= {min_tail} samples")
-    x_train, y_train = kb_data.make_imbalanced(
-        x_train, y_train, profile=profile, ratio=used, seed=seed)
+    chosen = kb_data.imbalanced_indices(
+        y_train, profile=profile, ratio=used, seed=seed,
+        n_max=None if val_per_class is None else n_max)
+    x_val = y_val = None
+    description = f"{name} {profile} ratio={used:g}"
+    if val_per_class is not None:
+        val = _left_out_per_class(y_train, chosen, val_per_class, seed)
+        x_val, y_val = prepare_images(x_train[val]), y_train[val].astype(np.int64)
+        description += f" val={val_per_class}/class"
     y_test = np.asarray(dataset.y_test).reshape(-1)
     keep = subsample(y_test, max_test, seed=seed)
     return Split(
-        x_train=prepare_images(x_train), y_train=np.asarray(y_train, np.int64),
+        x_train=prepare_images(x_train[chosen]),
+        y_train=np.asarray(y_train[chosen], np.int64),
         x_test=prepare_images(dataset.x_test[keep]),
         y_test=y_test[keep].astype(np.int64),
         class_names=list(dataset.class_names),
-        description=f"{name} {profile} ratio={used:g}",
+        x_val=x_val, y_val=y_val,
+        description=description,
         ratio=used,
     )
+
+
+def _left_out_per_class(y, chosen, per_class, seed):
+    """`per_class` indices per class among those not in `chosen`, sorted.
+
+    The draw has its own stream, so the training split is the same with or
+    without a validation set of a given size.
+    """
+    left = np.ones(len(y), bool)
+    left[chosen] = False
+    rng = np.random.default_rng([seed, VAL_STREAM])
+    picks = [rng.choice(np.flatnonzero(left & (y == c)), size=per_class,
+                        replace=False) for c in np.unique(y)]
+    return np.sort(np.concatenate(picks)).astype(np.int64)
 
 
 def _check_name(name):

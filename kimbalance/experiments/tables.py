@@ -31,7 +31,9 @@ def summarize(results, metrics=None):
 
     Returns:
         A list of dicts `{"method": name, "seeds": n, "<metric>": mean,
-        "<metric>_std": std}` (population std, 0 for one seed).
+        "<metric>_std": std}` (population std, 0 for one seed), plus
+        `"tuned"` (e.g. `"tau=0.5,1 on val"`) for methods that tuned a
+        quantity after training.
 
     Raises:
         ValueError: for `results` that are not `RunResult`s, or `metrics`
@@ -55,11 +57,14 @@ def summarize(results, metrics=None):
             order.append(result.method)
             groups[result.method] = []
         groups[result.method].append(result)
-    if metrics is None:
-        metrics = list(results[0].metrics) if results else []
+    if metrics is None:  # every metric any run reports, in first-seen order
+        metrics = list(dict.fromkeys(k for r in results for k in r.metrics))
     rows = []
     for name in order:
         row = {"method": name, "seeds": len(groups[name])}
+        tuned = _tuned_text(groups[name])
+        if tuned:
+            row["tuned"] = tuned
         for key in metrics:
             values = [r.metrics[key] for r in groups[name] if key in r.metrics]
             if values:
@@ -67,6 +72,17 @@ def summarize(results, metrics=None):
                 row[f"{key}_std"] = float(np.std(values))
         rows.append(row)
     return rows
+
+
+def _tuned_text(results):
+    """What a method's runs tuned and on what: `"tau=1.25,1 on val"`."""
+    parts = []
+    for key in dict.fromkeys(k for r in results for k in getattr(r, "tuned", {})):
+        values = ",".join(f"{r.tuned[key]:g}" for r in results if key in r.tuned)
+        where = "/".join(dict.fromkeys(r.tuned_on for r in results
+                                       if key in r.tuned))
+        parts.append(f"{key}={values} on {where}")
+    return "; ".join(parts)
 
 
 RATE_HEADERS = {

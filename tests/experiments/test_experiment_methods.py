@@ -56,8 +56,11 @@ def test_generator_kwargs_of_every_trained_method():
             continue
         kwargs = method.generator_kwargs(info)
         assert set(kwargs) == {"sampler", "sampler_kwargs", "class_weight", "augment"}
-        assert (kwargs["augment"] is not None) == method.name.endswith("_aug")
-        assert (kwargs["class_weight"] is not None) == method.name.startswith("ldam")
+        assert (kwargs["augment"] is not None) == (
+            method.name.endswith("_aug") or method.name in {"mixup", "remix",
+                                                            "mislas"})
+        assert (kwargs["class_weight"] is not None) == (
+            method.name.startswith("ldam") or method.name == "drw_sam")
     assert ex.LONG_TAIL_METHODS["cb_sampling"].generator_kwargs(info)["sampler"] == (
         "class_balanced")
     assert ex.LONG_TAIL_METHODS["progressive"].generator_kwargs(
@@ -74,6 +77,9 @@ def test_generator_kwargs_of_every_trained_method():
     ({"name": "x", "loss": lambda info: None, "sampler": 3}, "argument `sampler`"),
     ({"name": "x", "loss": lambda info: None, "augment": "flip"},
      "argument `augment`"),
+    ({"name": "x", "loss": lambda info: None, "wrap": "sam"}, "argument `wrap`"),
+    ({"name": "x", "loss": lambda info: None, "post_train": 1},
+     "argument `post_train`"),
 ])
 def test_method_rejects_bad_fields(kwargs, message):
     with pytest.raises(ValueError, match=message):

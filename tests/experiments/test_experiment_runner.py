@@ -35,8 +35,13 @@ def test_run_methods_trains_and_applies_posthoc_adjustment(tiny_split):
         assert 0.0 <= ce.metrics[key] <= 1.0
     assert "val_accuracy" in ce.metrics and "val_accuracy" in posthoc.metrics
     log_prior = np.log(tiny_split.counts / tiny_split.counts.sum())
-    np.testing.assert_allclose(posthoc.test_scores, ce.test_scores - log_prior,
+    assert posthoc.tuned_on == "val" and ce.tuned == {} and ce.tuned_on == ""
+    tau = posthoc.tuned["tau"]
+    assert tau in methods.TAU_GRID
+    np.testing.assert_allclose(posthoc.test_scores, ce.test_scores - tau * log_prior,
                                rtol=1e-5, atol=1e-5)
+    row = tables.summarize(results)[1]
+    assert row["tuned"] == f"tau={tau:g} on val"
     summary = tables.timing_summary(ce)
     assert summary["samples_per_s"] > 0
 
@@ -64,6 +69,28 @@ def test_augmented_methods_shift_the_training_images(monkeypatch):
         assert 0.0 <= result.metrics["balanced_accuracy"] <= 1.0
         assert seen and all(s[:2] == (methods.AUGMENT_SHIFT, False) for s in seen)
         assert any(s[2] for s in seen)
+
+
+def test_second_stage_methods_report_extra_epochs_and_tuning(tiny_split):
+    chosen = methods.select_methods(methods.LONG_TAIL_METHODS,
+                                    ["crt", "tau_norm", "sam"])
+    results = runner.run_methods(chosen, tiny_split, seeds=[0], log=None, epochs=2,
+                                 batch_size=32, verbose=0, model_fn=_tiny_model)
+    crt, tau_norm, sam = results
+    assert crt.metrics["extra_epochs"] == methods.classifier_epochs(2) == 1
+    assert tau_norm.metrics["extra_epochs"] == 0 and tau_norm.tuned_on == "val"
+    assert "extra_epochs" not in sam.metrics and sam.tuned == {}
+    rows = {r["method"]: r for r in tables.summarize(results)}
+    assert rows["crt"]["extra_epochs"] == 1.0 and "extra_epochs" not in rows["sam"]
+    assert rows["tau_norm"]["tuned"].endswith("on val")
+
+
+def test_post_train_must_return_a_second_stage(tiny_split):
+    method = methods.Method("bad", "s", loss=methods.LONG_TAIL_METHODS["ce"].loss,
+                            post_train=lambda model, context: model)
+    with pytest.raises(ValueError, match="argument `post_train`"):
+        runner.run_method(method, tiny_split, epochs=1, batch_size=32, verbose=0,
+                          model_fn=_tiny_model)
 
 
 def test_majority_mock_model_scores(tiny_split):
