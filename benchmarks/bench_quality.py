@@ -6,6 +6,13 @@ class 9 the tail with 60), the full balanced 10,000-image test set; the CNN
 Conv32-Pool-Conv64-Pool-Dense128-Dense10 (`kimbalance.models.small_cnn`),
 Adam 1e-3, batch 128, 15 epochs, seeds 0, 1, 2; one backend.
 
+Honest protocol (issue 11): a balanced validation set of `--val-per-class`
+images per class (default 20) is drawn from the training images the
+long-tailed split left out; every tuned quantity (the tau of posthoc_la and
+tau_norm) is chosen on it and the test set is used once per reported number.
+The table's "tuned" column says what was tuned on what; "extra epochs" counts
+the classifier-only epochs of two-stage methods (crt, lws, mislas).
+
 Runs seed by seed (every method for seed 0, then seed 1, ...), appending each
 finished (method, seed) to `benchmarks/results/quality_runs.jsonl`, so an
 interrupted run keeps what it finished and `--resume` continues it. The
@@ -16,11 +23,15 @@ number of seeds per row.
 Every row is reproducible by one command (the table's "command" line), e.g.
     python recipes/long_tail.py --dataset fashion_mnist --ratio 100 \\
         --epochs 15 --seeds 3 --batch-size 128 --backend jax --quiet \\
-        --methods logit_adjusted
+        --val-per-class 20 --methods logit_adjusted
 
     python benchmarks/bench_quality.py --backend jax            # all, ~hours
     python benchmarks/bench_quality.py --backend jax --resume   # continue
     python benchmarks/bench_quality.py --report-only            # rebuild .md
+    python benchmarks/bench_quality.py --dataset digits --ratio 10 --epochs 1 \
+        --seeds 1 --runs-file /tmp/q/runs.jsonl --methods crt,tau_norm  # dry run
+
+The Markdown report is written next to the runs file (`quality.md`).
 """
 
 import os
@@ -45,18 +56,21 @@ RESULTS = HERE / "results"
 RUNS = RESULTS / "quality_runs.jsonl"
 COLUMNS = ["method", "seeds", "accuracy", "balanced_accuracy", "g_mean", "macro_f1",
            "many_shot_accuracy", "medium_shot_accuracy", "few_shot_accuracy",
-           "train_time"]
+           "shirt_recall", "train_time", "extra_epochs", "tuned"]
 PEERS = [
     ("plain CE (issue author)", "80-84"),
     ("sklearn 'balanced' class_weight (issue author)", "85.4"),
     ("native PyTorch loop + WeightedRandomSampler (issue author)", "84.9"),
 ]
-TARGET = 0.87
+TARGET = 0.885
+SHIRT = 6  # Fashion-MNIST's "Shirt", the bottleneck class
 # Most informative first, the 4x-longer over-sampling epoch last: an
 # interrupted run still covers the main methods.
 PRIORITY = ["ce", "posthoc_la", "logit_adjusted", "weighted_ce", "ldam_drw", "cdt",
             "focal", "class_balanced", "cb_sampling", "progressive",
-            "under_sampling", "over_sampling", "ldam_drw_aug", "cb_sampling_aug"]
+            "under_sampling", "over_sampling", "ldam_drw_aug", "cb_sampling_aug",
+            "tau_norm", "crt", "lws", "vs", "mislas_ls", "drw_sam", "sam", "mixup",
+            "remix", "mislas"]
 
 
 def build_parser():
@@ -73,6 +87,9 @@ def build_parser():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--ratio", type=float, default=100.0)
     parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--val-per-class", type=int, default=20, metavar="N",
+                        help="balanced validation images per class, from the "
+                             "left-out training images (default: 20)")
     parser.add_argument("--resume", action="store_true",
                         help="skip (method, seed) pairs already in the runs file")
     parser.add_argument("--report-only", action="store_true",
@@ -106,7 +123,8 @@ def plot_recall(runs_file, path):
                     key=lambda m: -float(np.mean(scores[m])))
     shown = (["ce"] if "ce" in recall else []) + ranked[:3]
     config = records[0]["config"]
-    split = ex.long_tail_split(config["dataset"], ratio=config["ratio"], log=None)
+    split = ex.long_tail_split(config["dataset"], ratio=config["ratio"], log=None,
+                               val_per_class=config.get("val_per_class"))
     plots.plot_recall_vs_class_size(
         {m: np.mean(recall[m], axis=0) for m in shown}, split.counts,
         title=f"Per-class test recall, {config['dataset']}-LT "
@@ -117,6 +135,7 @@ def plot_recall(runs_file, path):
 def _config(args):
     return {"dataset": args.dataset, "ratio": args.ratio, "epochs": args.epochs,
             "batch_size": args.batch_size, "arch": "cnn", "lr": 1e-3,
+            "val_per_class": args.val_per_class,
             "backend": ex.backend_info()["backend"]}
 
 
@@ -131,9 +150,11 @@ def run(args, runs_file):
     elif runs_file.exists():
         runs_file.unlink()
     runs_file.parent.mkdir(parents=True, exist_ok=True)
-    split = ex.long_tail_split(args.dataset, ratio=args.ratio)
+    split = ex.long_tail_split(args.dataset, ratio=args.ratio,
+                               val_per_class=args.val_per_class)
     print(f"train: {split.description} counts {split.counts.tolist()} "
-          f"({len(split.y_train)} images); test {len(split.y_test)}", flush=True)
+          f"({len(split.y_train)} images); test {len(split.y_test)}; validation "
+          f"{0 if split.y_val is None else len(split.y_val)}", flush=True)
     methods = ex.select_methods(ex.LONG_TAIL_METHODS, args.methods or PRIORITY)
     units = _units(methods)
     for seed in range(args.first_seed, args.seeds):
@@ -149,6 +170,7 @@ def run(args, runs_file):
                     f.write(json.dumps({
                         "method": result.method, "seed": seed, "config": config,
                         "metrics": result.metrics,
+                        "tuned": result.tuned, "tuned_on": result.tuned_on,
                         "epoch_times": result.epoch_times,
                         "per_class_recall": result.report.recall.tolist(),
                         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -175,7 +197,9 @@ def report(runs_file):
         print(f"no runs in {runs_file}")
         return
     records = [json.loads(line) for line in runs_file.read_text().splitlines()]
-    results = [ex.RunResult(r["method"], r["seed"], r["metrics"]) for r in records]
+    results = [ex.RunResult(r["method"], r["seed"], r["metrics"],
+                            tuned=r.get("tuned", {}), tuned_on=r.get("tuned_on", ""))
+               for r in records]
     order = [m for m in ex.LONG_TAIL_METHODS if any(r.method == m for r in results)]
     results.sort(key=lambda r: (order.index(r.method), r.seed))
     rows = ex.summarize(results)
@@ -184,14 +208,24 @@ def report(runs_file):
                   if r.method == row["method"]]
         row["median_bal"] = float(np.median(values))
     config = records[0]["config"]
+    if config["dataset"] == "fashion_mnist":
+        for row in rows:
+            row["shirt_recall"] = float(np.mean(
+                [r["per_class_recall"][SHIRT] for r in records
+                 if r["method"] == row["method"]]))
     machine = records[0]["machine"]
     table = ex.markdown_table(
         rows, COLUMNS[:3] + ["median_bal"] + COLUMNS[3:],
-        headers={"median_bal": "bal. acc (median)"}, rates=["median_bal"])
+        headers={"median_bal": "bal. acc (median)", "shirt_recall": "shirt recall",
+                 "extra_epochs": "extra epochs"},
+        rates=["median_bal", "shirt_recall"])
     best = max(rows, key=lambda r: r["balanced_accuracy"])
     command = ("python recipes/long_tail.py --dataset {dataset} --ratio {ratio:g} "
                "--epochs {epochs} --seeds 3 --batch-size {batch_size} "
-               "--backend {backend} --quiet --methods METHOD").format(**config)
+               "--backend {backend} --val-per-class {val} --quiet "
+               "--methods METHOD").format(val=config.get("val_per_class"), **config)
+    all_rows = (f"python benchmarks/bench_quality.py --backend {config['backend']} "
+                f"--val-per-class {config.get('val_per_class')}")
     peers = "\n".join(f"| {name} | {value} |" for name, value in PEERS)
     complete = all(row["seeds"] >= 3 for row in rows) and len(rows) == len(
         ex.LONG_TAIL_METHODS)
@@ -209,25 +243,26 @@ Rates in %, mean ± std over seeds (population std). Few-shot accuracy is
 empty: no class has fewer than 20 training images here (the tail class has
 60). Train time is wall time in seconds on a 2-core machine shared with other
 jobs whose load varied during the run, so it compares methods only loosely.
+Validation: {config.get('val_per_class')} images per class from the training images
+the long-tailed split left out; every tuned quantity was chosen on it (the
+"tuned" column: what, and on what) and the test set scored each run once.
 Status: {status}.
 
-Command (all rows): `python benchmarks/bench_quality.py --backend {config['backend']}`
+Command (all rows): `{all_rows}`
 One row: `{command}`
 
 {table}
 
 Best: **{best['method']}** at {100 * best['balanced_accuracy']:.1f}% balanced
-accuracy (target >= {100 * TARGET:.0f}%: {'met' if best['balanced_accuracy'] >= TARGET
+accuracy (target >= {100 * TARGET:.1f}%: {'met' if best['balanced_accuracy'] >= TARGET
                                           else 'not met'}).
 
 The `_aug` rows add random 1-pixel shifts of the training images
 (`kimbalance.data.RandomShiftFlip(1, horizontal_flip=False)` as the
-generator's `augment`). They were picked after a one-seed exploration on seed
-0 with this test set (single runs, balanced accuracy: 2-pixel shifts with
-horizontal flips took logit adjustment from 85.5 to 83.2 %; 1-pixel shifts
-gave logit adjustment 86.1, LDAM-DRW 87.3, class-balanced batches 86.4 %), so
-their seed-0 runs were selected on the test set; seeds 1 and 2 are the
-unselected check.
+generator's `augment`). That shift size was fixed in an earlier one-seed
+exploration that looked at this test set (issue 5: 2-pixel shifts with
+horizontal flips cost logit adjustment 2.3 points); it is kept as a fixed
+design choice and not re-tuned, so read those rows with that in mind.
 
 Peer numbers (same setup, measured by the issue's author, balanced test accuracy %):
 
@@ -235,8 +270,8 @@ Peer numbers (same setup, measured by the issue's author, balanced test accuracy
 |---|---|
 {peers}
 """
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "quality.md").write_text(text)
+    runs_file.parent.mkdir(parents=True, exist_ok=True)
+    (runs_file.parent / "quality.md").write_text(text)
     print(table)
 
 
