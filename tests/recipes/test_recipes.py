@@ -142,6 +142,13 @@ def test_long_tail(smoke):
         assert _rate(row["balanced_accuracy"]) and _rate(row["macro_f1"])
         assert row["train_time"] >= 0
     assert "ratio=" in payload["meta"]["split"]
+    # smoke mode tunes on a 2-per-class validation set, never on the test set
+    assert payload["meta"]["val_per_class"] == 2
+    assert "val=2/class" in payload["meta"]["split"]
+    assert rows["posthoc_la"]["tuned"].endswith("on val")
+    assert rows["tau_norm"]["tuned"].endswith("on val")
+    for name in ("crt", "lws", "mislas"):
+        assert rows[name]["extra_epochs"] == 1.0, name
     recall = payload["per_class_recall"]["ce"]
     assert len(recall) == 10 and all(_rate(r) for r in recall)
     status, outs, _ = smoke
