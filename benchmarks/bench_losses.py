@@ -336,7 +336,7 @@ def write_table(results, args, command, machine):
         "Fused (closed-form gradient, `kimbalance/losses/_fused.py`): the one-hot "
         "rows of Weighted / LogitAdjusted / FocalCrossentropy, WeightedBinary and "
         "SigmoidFocalCrossentropy, LDAMLoss, CDTLoss, AsymmetricLoss (stop-gradient "
-        "focusing); not yet DistributionBalancedLoss. On torch the softmax "
+        "focusing), DistributionBalancedLoss. On torch the softmax "
         "cross-entropy family keeps autodiff. Peak memory and the bandwidth floor "
         "are not "
         "measured yet.",

@@ -37,6 +37,7 @@ __all__ = [
     "sigmoid_focal",
     "binary_crossentropy",
     "asymmetric",
+    "distribution_balanced",
 ]
 
 # Below this, (1 - p_t) ** gamma is evaluated at TINY: the loss term it
@@ -323,3 +324,55 @@ def asymmetric(targets, logits, *, clip, log_eps, floor_log_q, focusing):
         return value, backward
 
     return fused_call(forward, targets, logits)
+
+
+def _power_and_slope(base, exponent):
+    """`(base ** exponent, exponent * base ** (exponent - 1))` for base >= 0.
+
+    As autodiff of the DB / ASL reference `_power`: products for integer
+    exponents up to 4; otherwise value and slope are 0 where base is 0.
+    """
+    if float(exponent).is_integer() and exponent <= MAX_INTEGER_GAMMA:
+        return focal_factor(base, exponent)
+    positive = ops.greater(base, 0.0)
+    safe = ops.where(positive, base, ops.ones_like(base))
+    value = ops.where(positive, ops.power(safe, exponent), ops.zeros_like(base))
+    return value, value * exponent / safe
+
+
+def distribution_balanced(targets, logits, weight, *, bias, neg_scale,
+                          focal_gamma):
+    """Per-sample mean over labels of the DB loss' BCE part, fused.
+
+    Per label `L = w b F` with label-only `w` (re-balancing weight, balance
+    parameter and 1 / neg_scale for negatives folded in), the moved logit
+    `z' = (z + bias) s`, `s = y + (1 - y) neg_scale` (negative-tolerant
+    regularisation), `b = softplus(z') - z' y` and the focal factor
+    `F = (1 - exp(-b)) ** gamma` (1 for gamma = 0).
+
+    Gradient: db/dz' = sigmoid(z') - y, dz'/dz = s and
+    dF/db = F' exp(-b) with F' the slope of x ** gamma at x = 1 - exp(-b), so
+    dL/dz = w s (sigmoid(z') - y) (F + b F' exp(-b)), over the number of labels.
+    """
+    rank = len(logits.shape)
+    num_labels = logits.shape[-1] if rank >= 2 else 1
+
+    def forward(targets, logits, weight):
+        scale = targets + (1.0 - targets) * neg_scale
+        moved = (logits + bias) * scale
+        bce = ops.softplus(moved) - moved * targets
+        slope = weight * scale * (ops.sigmoid(moved) - targets)
+        loss = weight * bce
+        if focal_gamma > 0:
+            kept = ops.exp(-bce)
+            factor, factor_slope = _power_and_slope(-ops.expm1(-bce), focal_gamma)
+            loss = loss * factor
+            slope = slope * (factor + bce * factor_slope * kept)
+        value = _label_mean(loss, rank)
+
+        def backward(upstream):
+            return None, slope * _upstream_of(upstream, rank, num_labels), None
+
+        return value, backward
+
+    return fused_call(forward, targets, logits, weight)

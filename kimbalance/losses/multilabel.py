@@ -27,7 +27,7 @@ from kimbalance.losses._common import (
     check_labels,
     to_float32,
 )
-from kimbalance.losses._fused import asymmetric
+from kimbalance.losses._fused import asymmetric, distribution_balanced
 
 __all__ = [
     "AsymmetricLoss",
@@ -294,6 +294,9 @@ def distribution_balanced_loss(y_true, y_pred, *, label_counts, num_samples,
     With `rebalance=False`, `neg_scale=1`, `init_bias=0`, `focal_gamma=0` and
     `balance_param=1` it is the binary cross-entropy averaged over labels.
 
+    Value and gradient come from one fused pass (closed-form gradient,
+    `keras.ops.custom_gradient`); gradients of gradients are not supported.
+
     Args:
         y_true: multi-hot targets (N, L).
         y_pred: logits (N, L) (the loss works on logits only).
@@ -358,16 +361,13 @@ def distribution_balanced_loss(y_true, y_pred, *, label_counts, num_samples,
     else:
         weight = ops.ones_like(y)
     bias = _db_bias(counts, num_samples, args["init_bias"], neg_scale)
-    # Label-only coefficients first (no gradient), then few passes over z.
+    # Label-only coefficients first (no gradient), then one fused pass over z
+    # (see `_fused.distribution_balanced` for the gradient).
     weight = args["balance_param"] * weight * (y + (1.0 - y) / neg_scale)
-    logits = (y_pred + ops.convert_to_tensor(bias, dtype)) * (
-        y + (1.0 - y) * neg_scale)
-    # BCE with logits, stable: softplus(z) - z y.
-    bce = ops.softplus(logits) - logits * y
-    loss = weight * bce
-    if args["focal_gamma"] > 0:
-        loss = loss * _power(-ops.expm1(-bce), args["focal_gamma"])
-    return ops.mean(loss, axis=-1)
+    return distribution_balanced(y, y_pred, weight,
+                                 bias=ops.convert_to_tensor(bias, dtype),
+                                 neg_scale=neg_scale,
+                                 focal_gamma=args["focal_gamma"])
 
 
 @export

@@ -100,3 +100,13 @@ def asymmetric(targets, logits, gamma_neg, gamma_pos, clip, eps):
                  else _power(ops.stop_gradient(ops.sigmoid(logits)), gamma_neg))
         pos, neg = pos * _power(q_w, gamma_pos), neg * w_neg
     return -ops.sum(pos * log_p + neg * log_q, axis=-1)
+
+
+def distribution_balanced(targets, logits, weight, bias, neg_scale, focal_gamma):
+    """The DB loss' BCE part with its label-only `weight` already built."""
+    moved = (logits + bias) * (targets + (1.0 - targets) * neg_scale)
+    bce = ops.softplus(moved) - moved * targets
+    loss = weight * bce
+    if focal_gamma > 0:
+        loss = loss * _power(-ops.expm1(-bce), focal_gamma)
+    return ops.mean(loss, axis=-1)

@@ -26,6 +26,7 @@ from kimbalance.losses import (
     WeightedCategoricalCrossentropy,
     asymmetric_loss,
     cdt_loss,
+    distribution_balanced_loss,
     focal_crossentropy,
     ldam_loss,
     logit_adjusted_crossentropy,
@@ -400,3 +401,24 @@ def test_asymmetric_is_finite_at_logits_of_1e4():
         values, grad = value_and_grad(
             lambda z, c=clip: asymmetric_loss(t, z, clip=c, gamma_neg=2.5), logits)
         assert np.all(np.isfinite(values)) and np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("focal_gamma", [2.0, 0.0, 0.5])
+@pytest.mark.parametrize("neg_scale", [2.0, 1.0])
+def test_distribution_balanced_matches_autodiff(neg_scale, focal_gamma):
+    # rebalance=False: the weight is balance_param * (y + (1 - y) / neg_scale)
+    # and the bias -log(N / n - 1) / neg_scale, as `_db_bias` builds them.
+    _, logits, _, _, multi_hot = _problem(15)
+    counts = np.asarray(COUNTS, dtype=np.float64)
+    total = 1000
+    bias = _tensor((-np.log(total / counts - 1.0) / neg_scale).astype("float32"))
+    weight = _tensor((1.5 * (multi_hot + (1.0 - multi_hot) / neg_scale)).astype(
+        "float32"))
+    t = _tensor(multi_hot)
+    _assert_same(
+        lambda z: distribution_balanced_loss(
+            t, z, label_counts=COUNTS, num_samples=total, rebalance=False,
+            neg_scale=neg_scale, init_bias=1.0, focal_gamma=focal_gamma,
+            balance_param=1.5),
+        lambda z: ref.distribution_balanced(t, z, weight, bias, neg_scale,
+                                            focal_gamma), logits)
