@@ -81,7 +81,8 @@ def _tuned_text(results):
         values = ",".join(f"{r.tuned[key]:g}" for r in results if key in r.tuned)
         where = "/".join(dict.fromkeys(r.tuned_on for r in results
                                        if key in r.tuned))
-        parts.append(f"{key}={values} on {where}")
+        parts.append(f"{key}={values} (fixed default: no validation set)"
+                     if where == "fixed" else f"{key}={values} on {where}")
     return "; ".join(parts)
 
 
