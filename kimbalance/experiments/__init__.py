@@ -5,10 +5,14 @@ call into this package, one concept per module:
 
 - `kimbalance.experiments.cli`: the flags every recipe shares
   (`make_parser`, `parse_methods`, `smoke_settings`, `train_kwargs`, ...).
-- `kimbalance.experiments.splits`: `Split` and the long-tail, binary-pair and
+- `kimbalance.experiments.splits`: `Split` and the long-tail (optionally with
+  a balanced validation set from the left-out images), binary-pair and
   mosaic splits.
 - `kimbalance.experiments.methods`: `Method`, `TaskInfo` and the registries
-  `LONG_TAIL_METHODS`, `BINARY_METHODS`, `MULTILABEL_METHODS`.
+  `LONG_TAIL_METHODS`, `BINARY_METHODS`, `MULTILABEL_METHODS`; a method's
+  `wrap` (a training wrapper such as SAM) and `post_train` hook (a second,
+  classifier-only stage or a quantity tuned on the validation set, through
+  `StageContext` -> `SecondStage`).
 - `kimbalance.experiments.runner`: `run_method`, `run_methods`,
   `imbalance_sweep`, `RunResult`, `build_model`, `EpochTimer`.
 - `kimbalance.experiments.tables`: `summarize`, `markdown_table`,
