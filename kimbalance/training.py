@@ -125,10 +125,21 @@ def _get_optimizer(optimizer):
 
 
 def _compile_config(model):
-    """The model's `compile()` arguments, deserialized afresh (new loss and
-    metric objects; the optimizer is left to the caller). A loss Keras cannot
-    deserialize (a plain, unregistered function) is reused as it is."""
-    config = model.get_compile_config() if model.compiled else None
+    """The model's `compile()` arguments but the optimizer (left to the caller):
+    the objects given to `compile()` where Keras keeps them, else deserialized
+    afresh (a loss Keras cannot deserialize is then reused as it is)."""
+    if not model.compiled:
+        raise invalid("model", "a compiled model (its loss and metrics are "
+                      "reused)", model)
+    # Keras keeps the compile() arguments as given; serializing them
+    # (`get_compile_config`) would import TensorFlow on every backend (Keras'
+    # serialization checks for TensorFlow types), so they are reused as they
+    # are where Keras exposes them. Losses are stateless; metric objects get a
+    # fresh state when the model is compiled again.
+    given = getattr(getattr(model, "_compile_config", None), "config", None)
+    if isinstance(given, dict) and given:
+        return {key: value for key, value in given.items() if key != "optimizer"}
+    config = model.get_compile_config()
     if not config:
         raise invalid("model", "a compiled model (its loss and metrics are "
                       "reused)", model)

@@ -33,6 +33,10 @@ def select_backend(argv, *, default=None, flag="--backend", disable_onednn=False
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if disable_onednn:
+    # Keras' own model serialization (get_config, clone_model, saving) imports
+    # TensorFlow whenever it is installed, even on torch / jax, where it is
+    # never used to compute: its oneDNN rewrites are then irrelevant and its
+    # start-up line is noise, so they are turned off there.
+    if disable_onednn or (backend or "").lower() in ("torch", "jax"):
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     return backend

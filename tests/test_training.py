@@ -183,8 +183,7 @@ def test_retrain_classifier_errors():
 
     unregistered = _model(compiled=False)
     unregistered.compile(optimizer="sgd", loss=_loss(), metrics=[mean_square])
-    with pytest.raises(ValueError, match="a model compiled with serializable metrics"):
-        fit(unregistered, batches, epochs=1)
+    fit(unregistered, batches, epochs=1)  # compile() arguments are reused as given
     inputs = keras.Input((NUM_FEATURES,))
     headless = keras.Model(inputs, keras.layers.BatchNormalization()(inputs))
     headless.compile(loss="mse")

@@ -68,8 +68,11 @@ def smoke(tmp_path_factory):
     """Runs every recipe once; returns (status by recipe, out dir by recipe, log)."""
     tmp = tmp_path_factory.mktemp("recipes")
     outs = {name: str(tmp / name) for name in RECIPES}
-    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(),
-           "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
+    # No TF_CPP_MIN_LOG_LEVEL / TF_ENABLE_ONEDNN_OPTS here: the recipes must
+    # quiet TensorFlow themselves (recipes/_backend.py).
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")}
+    env = {**env, "KERAS_BACKEND": keras.backend.backend(),
            "KERAS_HOME": str(tmp / "keras"), "MPLCONFIGDIR": str(tmp / "mpl"),
            "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(outs)], cwd=ROOT,
@@ -108,13 +111,20 @@ def test_help_lists_the_common_flags(smoke, name):
 
 @pytest.mark.skipif(keras.backend.backend() == "tensorflow",
                     reason="TensorFlow is the backend there")
-def test_recipes_never_load_tensorflow_on_other_backends(smoke):
-    """Running every recipe on torch / jax leaves TensorFlow unimported.
+def test_recipes_print_no_tensorflow_lines_on_other_backends(smoke):
+    """Running every recipe on torch / jax prints none of TensorFlow's lines.
 
-    It used to be imported (by `keras.utils.set_random_seed`) and printed its
-    oneDNN start-up lines in torch and jax runs.
+    TensorFlow used to be imported by `keras.utils.set_random_seed` in every
+    run and printed its oneDNN start-up lines. The runner no longer imports it
+    (tests/experiments checks that importing kimbalance, building and seeding
+    leave it unloaded); Keras' own model serialization still imports it when
+    a method copies a model (tau_norm, lws), so the recipes quiet it there.
     """
-    assert smoke[0]["tensorflow_loaded"] is False
+    log = smoke[2]
+    noise = [line for line in log.splitlines()
+             if "oneDNN" in line or "absl::InitializeLog" in line
+             or "cuda_dnn" in line or "port.cc" in line]
+    assert not noise, noise[:5]
 
 
 def _rate(value):
