@@ -202,3 +202,14 @@ def test_readme_points_to_no_private_material():
                  *_modules()]:
         text = path.read_text()
         assert "../shared" not in text, f"{path} points to ../shared"
+
+
+# One concept per module: a module past this many lines almost always holds
+# more than one (split it into a subpackage, as data/samplers/ is).
+MAX_MODULE_LINES = 900
+
+
+def test_modules_stay_small():
+    long = {name: len(path.read_text().splitlines()) for path, name, _ in _parsed()}
+    long = {name: n for name, n in long.items() if n > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"

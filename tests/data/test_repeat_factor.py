@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kimbalance.data.samplers as samplers
+import kimbalance.data.samplers._base as sampler_base
+import kimbalance.data.samplers.repeat_factor as repeat_factor_module
 from kimbalance.data import (
     BalancedBatchGenerator,
     RepeatFactorSampler,
@@ -116,7 +117,7 @@ def test_unmaterialised_slices_equal_the_materialised_epoch(monkeypatch):
     s = RepeatFactorSampler(y, threshold=0.6, seed=4)
     assert s.materializes_epoch
     whole = [s.indices(e).copy() for e in range(3)]
-    monkeypatch.setattr(samplers, "_EPOCH_CACHE_LIMIT", 4)
+    monkeypatch.setattr(sampler_base, "EPOCH_CACHE_LIMIT", 4)
     fresh = RepeatFactorSampler(y, threshold=0.6, seed=4)
     assert not fresh.materializes_epoch
     for epoch in range(3):
@@ -185,7 +186,7 @@ def test_class_presence_of_masks():
 
 
 def test_class_presence_reads_masks_in_chunks(monkeypatch):
-    monkeypatch.setattr(samplers, "_PRESENCE_CHUNK", 20)
+    monkeypatch.setattr(repeat_factor_module, "_PRESENCE_CHUNK", 20)
     masks = np.random.default_rng(0).integers(0, 4, size=(9, 3, 4))
     expected = np.stack([np.isin(np.arange(4), m) for m in masks])
     np.testing.assert_array_equal(class_presence(masks, 4), expected)

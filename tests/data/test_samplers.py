@@ -21,6 +21,7 @@ from kimbalance.data.samplers import (
     SquareRootSampler,
     get_sampler,
 )
+from kimbalance.data.samplers import _base as sampler_base
 
 COUNTS = [200, 120, 60, 30, 12, 5]
 
@@ -401,7 +402,7 @@ def test_multilabel_from_counts_is_an_error():
 @pytest.mark.parametrize("build", BUILDERS, ids=IDS)
 def test_lazy_slices_equal_the_materialised_epoch(build, monkeypatch):
     full = build(Y).indices(2)
-    monkeypatch.setattr(samplers_module, "_EPOCH_CACHE_LIMIT", 0)
+    monkeypatch.setattr(sampler_base, "EPOCH_CACHE_LIMIT", 0)
     lazy = build(Y)
     assert not lazy.materializes_epoch
     parts = [lazy.indices(2, start=s, stop=min(s + 37, len(lazy)))
