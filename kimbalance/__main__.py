@@ -1,6 +1,12 @@
-"""`python -m kimbalance`: version, Keras, backend, devices and local datasets."""
+"""`python -m kimbalance`: version, Keras, backend, devices and local datasets.
 
+`python -m kimbalance --version` prints only the version.
+"""
+
+import argparse
 import os
+import sys
+from collections.abc import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -10,7 +16,25 @@ from kimbalance._env import backend_info  # noqa: E402
 from kimbalance.data import available_datasets  # noqa: E402
 
 
-def main():
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m kimbalance",
+        description="Describe the environment kimbalance runs in: its version, "
+                    "Keras, the backend and its devices, the host and the "
+                    "datasets available locally.")
+    parser.add_argument("--version", action="version",
+                        version=f"kimbalance {kimbalance.__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    """Prints the environment report (or the version with `--version`).
+
+    Args:
+        argv: the command-line arguments after the program name; `main()`
+            prints the report (`python -m kimbalance` passes `sys.argv[1:]`).
+    """
+    _parser().parse_args(list(argv))
     info = backend_info()
     lines = [
         f"kimbalance {kimbalance.__version__}",
@@ -27,4 +51,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
