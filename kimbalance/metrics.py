@@ -1,11 +1,24 @@
-"""Stateful Keras metrics for class-imbalanced classification.
+"""Stateful Keras metrics for class-imbalanced classification and segmentation.
 
 Each metric accumulates a weighted confusion matrix over an epoch (rows: true
 class, columns: predicted class) in a public `confusion_matrix` variable and
 computes its value from that matrix, so the result over several batches is
 exactly the value sklearn / imblearn give on the concatenated predictions,
 not an average of per-batch values. The variable has `aggregation="sum"`:
-replicas of a data-parallel run add their matrices.
+replicas of a data-parallel run add their matrices. Every metric here is a
+view of that one state: `BalancedAccuracy`, `GeometricMean`, `MacroF1`, and
+the segmentation views `ClassIoU`, `MeanClassIoU`, `ClassDice`,
+`MeanClassDice`.
+
+**Dense targets.** Any leading shape is flattened: segmentation id maps
+`(B, H, W)` (or `(B, H, W, 1)`) or one-hot maps `(B, H, W, C)` with scores
+`(B, H, W, C)`, volumes or sequences alike, count every pixel (voxel, step)
+as one sample, so each metric equals its sklearn / imblearn definition on
+the flattened arrays. A `sample_weight` map `(B, H, W)` weights each pixel;
+a `(B,)` weight applies to every pixel of its image. `ignore_class` (an id,
+e.g. `255` or `-1` for "void", as in `keras.metrics.MeanIoU`) drops every
+element whose label is that id before it reaches the matrix: the metrics
+equal their definitions on the remaining elements.
 
 Inputs, on every metric:
 
@@ -20,7 +33,8 @@ Inputs, on every metric:
   `(...)` or `(..., 1)` (ints, or floats holding whole numbers), or one-hot
   labels of shape `(..., num_classes)` (0/1 values, exactly one 1 per row).
 - `sample_weight`: optional, finite and >= 0, broadcastable to the labels'
-  shape.
+  shape (trailing axes added, so `(B,)` weights whole images); any other
+  shape raises a `ValueError` naming `sample_weight`.
 
 **Checked when values are concrete.** When the values can be read (NumPy
 arrays, lists, eager backend tensors: a direct `update_state` call, or a
@@ -28,9 +42,10 @@ torch `fit` / `evaluate`, which run eagerly unless `jit_compile=True`),
 `update_state` raises a `ValueError` naming the argument and the bad values,
 identically on every backend, for: class ids outside `[0, num_classes)`
 (negative ids and int64 ids >= 2**32 included: they are checked before any
-int32 cast), fractional, NaN or infinite labels, one-hot rows with values
-other than 0/1 or without exactly one 1, `y_pred` with NaN, and
-`sample_weight` with NaN, infinite or negative values.
+int32 cast; ids equal to `ignore_class` are allowed), fractional, NaN or
+infinite labels, one-hot rows with values other than 0/1 or without exactly
+one 1, `y_pred` with NaN, and `sample_weight` with NaN, infinite or negative
+values.
 
 **Under jit** (the compiled train / test step of `fit` and `evaluate` on jax
 and tensorflow, torch with `jit_compile=True`, or any `jax.jit` /
@@ -58,7 +73,15 @@ from kimbalance._api import export
 from kimbalance._tensors import is_concrete
 from kimbalance._validation import check_float, check_int, invalid, parse_targets
 
-__all__ = ["BalancedAccuracy", "GeometricMean", "MacroF1"]
+__all__ = [
+    "BalancedAccuracy",
+    "ClassDice",
+    "ClassIoU",
+    "GeometricMean",
+    "MacroF1",
+    "MeanClassDice",
+    "MeanClassIoU",
+]
 
 # The confusion matrix holds num_classes**2 float32 cells: 2**15 classes are
 # 4 GiB already, more would fail deep inside the backend's allocator.
@@ -126,15 +149,19 @@ def _as_numpy(value):
     return value if isinstance(value, np.ndarray) else ops.convert_to_numpy(value)
 
 
-def _check_labels(y_true, one_hot, num_classes):
+def _check_labels(y_true, one_hot, num_classes, ignore_class):
     """Raises for labels that are not class ids / one-hot rows (NumPy)."""
     if y_true.size == 0:
         return
     if one_hot:
         parse_targets(y_true.reshape(-1, y_true.shape[-1]), num_classes,
                       name="y_true", multi_label=False)
-    else:
-        parse_targets(y_true.reshape(-1), num_classes, name="y_true")
+        return
+    ids = y_true.reshape(-1)
+    if ignore_class is not None:
+        ids = ids[ids != ignore_class]
+    if ids.size:
+        parse_targets(ids, num_classes, name="y_true")
 
 
 def _check_scores(y_pred):
@@ -158,6 +185,39 @@ def _check_sample_weight(sample_weight):
                       f"{np.unique(weights[bad])[:5].tolist()})", sample_weight)
 
 
+def _broadcast_weight(sample_weight, label_shape, received):
+    """`sample_weight` shaped to broadcast against labels of `label_shape`."""
+    rank = len(label_shape)
+    if len(sample_weight.shape) == rank + 1 and sample_weight.shape[-1] == 1:
+        sample_weight = ops.squeeze(sample_weight, axis=-1)
+    while len(sample_weight.shape) < rank:
+        sample_weight = ops.expand_dims(sample_weight, axis=-1)
+    shape = tuple(sample_weight.shape)
+    if len(shape) > rank or any(
+            w not in (1, None) and n is not None and w != n
+            for w, n in zip(shape, label_shape, strict=True)):
+        raise invalid("sample_weight", "weights broadcastable to the labels' shape "
+                      f"{label_shape} (e.g. a weight map of that shape, or one "
+                      f"weight per image); got shape {tuple(received.shape)}",
+                      _received(received))
+    return sample_weight
+
+
+def _check_class_ids(name, value, num_classes, *, allow_int):
+    """A class id (when `allow_int`) or a non-empty list of distinct ids."""
+    single = allow_int and isinstance(value, int | np.integer) and not isinstance(
+        value, bool)
+    ids = [value] if single else value
+    if (not isinstance(ids, list | tuple | np.ndarray) or len(ids) == 0
+            or not all(isinstance(i, int | np.integer) and not isinstance(i, bool)
+                       and 0 <= i < num_classes for i in ids)
+            or len(set(int(i) for i in ids)) != len(ids)):
+        what = "None, a class id or" if allow_int else "None or"
+        raise invalid(name, f"{what} a non-empty list of distinct class ids in "
+                      f"[0, {num_classes})", value)
+    return int(ids[0]) if single else [int(i) for i in ids]
+
+
 def _is_float(x):
     return "float" in keras.backend.standardize_dtype(x.dtype)
 
@@ -165,11 +225,14 @@ def _is_float(x):
 class _ConfusionMatrixMetric(metrics.Metric):
     """Base: accumulates a (num_classes, num_classes) weighted confusion matrix."""
 
-    def __init__(self, num_classes, *, threshold=0.5, name=None, dtype=None):
+    def __init__(self, num_classes, *, threshold=0.5, ignore_class=None, name=None,
+                 dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.num_classes = check_int("num_classes", num_classes, low=2,
                                      high=_MAX_CLASSES)
         self.threshold = check_float("threshold", threshold)
+        self.ignore_class = None if ignore_class is None else check_int(
+            "ignore_class", ignore_class, low=-(2**31), high=2**31 - 1)
         # Rounded up to float32 so that float32 scores compare as in float64.
         threshold32 = np.float32(self.threshold)
         if float(threshold32) < self.threshold:
@@ -190,7 +253,8 @@ class _ConfusionMatrixMetric(metrics.Metric):
             y_true: class ids `(...)` / `(..., 1)` or one-hot `(..., C)`.
             y_pred: scores `(..., C)`, or `(...)` / `(..., 1)` for a single
                 sigmoid output with `num_classes=2`.
-            sample_weight: optional weights >= 0 broadcastable to the labels.
+            sample_weight: optional weights >= 0 broadcastable to the labels
+                (a per-pixel map, or one weight per sample).
 
         Raises:
             ValueError: for shapes that do not fit `num_classes`, and, when
@@ -220,7 +284,7 @@ class _ConfusionMatrixMetric(metrics.Metric):
         binary, one_hot, squeeze_true = _label_layout(y_true, scores, num_classes)
         if isinstance(y_true, np.ndarray):
             _check_labels(y_true[..., 0] if squeeze_true else y_true, one_hot,
-                          num_classes)
+                          num_classes, self.ignore_class)
             if one_hot:  # validated 0/1 rows: a small dtype for the backend
                 y_true = y_true.astype("float32")
             elif y_true.size:  # validated ids in [0, C)
@@ -238,14 +302,10 @@ class _ConfusionMatrixMetric(metrics.Metric):
         labels, valid = self._labels(y_true, one_hot)
         weights = ops.cast(valid, "float32")
         if sample_weight is not None:
+            received = sample_weight
             sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
-            sample_rank = len(labels.shape)
-            if len(sample_weight.shape) == sample_rank + 1 and (
-                    sample_weight.shape[-1] == 1):
-                sample_weight = ops.squeeze(sample_weight, axis=-1)
-            while len(sample_weight.shape) < sample_rank:
-                sample_weight = ops.expand_dims(sample_weight, axis=-1)
-            weights = weights * sample_weight
+            weights = weights * _broadcast_weight(
+                sample_weight, tuple(labels.shape), received)
         if nan_scores is not None:
             # Under jit a NaN score cannot raise: it poisons the matrix.
             weights = ops.where(nan_scores, float("nan"), weights)
@@ -285,14 +345,18 @@ class _ConfusionMatrixMetric(metrics.Metric):
         if one_hot:
             labels = ops.cast(ops.argmax(y_true, axis=-1), "int32")
             valid = ops.greater(ops.sum(ops.abs(y_true), axis=-1), 0)
-            return labels, valid
-        # Compared in the labels' own dtype, before the int32 cast.
-        valid = ops.logical_and(ops.greater_equal(y_true, 0),
-                                ops.less(y_true, num_classes))
-        if _is_float(y_true):
-            valid = ops.logical_and(valid, ops.equal(y_true, ops.floor(y_true)))
-        safe = ops.where(valid, y_true, ops.zeros_like(y_true))
-        return ops.cast(safe, "int32"), valid
+        else:
+            # Compared in the labels' own dtype, before the int32 cast; an
+            # ignore_class outside [0, C) is masked here too.
+            valid = ops.logical_and(ops.greater_equal(y_true, 0),
+                                    ops.less(y_true, num_classes))
+            if _is_float(y_true):
+                valid = ops.logical_and(valid, ops.equal(y_true, ops.floor(y_true)))
+            safe = ops.where(valid, y_true, ops.zeros_like(y_true))
+            labels = ops.cast(safe, "int32")
+        if self.ignore_class is not None and 0 <= self.ignore_class < num_classes:
+            valid = ops.logical_and(valid, ops.not_equal(labels, self.ignore_class))
+        return labels, valid
 
     def reset_state(self):
         """Zeroes the confusion matrix (Keras calls this at each epoch start)."""
@@ -307,6 +371,22 @@ class _ConfusionMatrixMetric(metrics.Metric):
         predicted_totals = ops.sum(matrix, axis=0)
         return true_positives, true_totals, predicted_totals
 
+    def _class_scores(self, kind):
+        """Per-class IoU or Dice, and which classes have a non-zero denominator.
+
+        IoU_c = TP / (TP + FP + FN), Dice_c = 2 TP / (2 TP + FP + FN) (F1_c);
+        TP = M[c, c], TP + FN = row sum, TP + FP = column sum.
+        """
+        true_positives, true_totals, predicted_totals = self._counts()
+        if kind == "iou":
+            numerator = true_positives
+            denominator = true_totals + predicted_totals - true_positives
+        else:
+            numerator = 2.0 * true_positives
+            denominator = true_totals + predicted_totals
+        return (ops.divide_no_nan(numerator, denominator),
+                ops.greater(denominator, 0))
+
     def _checked(self, value):
         """`value`, or NaN when the matrix holds NaN, inf or negative cells."""
         matrix = ops.convert_to_tensor(self.confusion_matrix)
@@ -317,7 +397,8 @@ class _ConfusionMatrixMetric(metrics.Metric):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_classes": self.num_classes, "threshold": self.threshold})
+        config.update({"num_classes": self.num_classes, "threshold": self.threshold,
+                       "ignore_class": self.ignore_class})
         return config
 
 
@@ -339,15 +420,18 @@ class BalancedAccuracy(_ConfusionMatrixMetric):
     the result is 0.
 
     Labels are class ids `(...)` / `(..., 1)` or one-hot `(..., C)`, the
-    forms `kimbalance.evaluate` takes. See the module docstring for the
-    prediction forms, the single-sigmoid binary case, and what is checked
-    eagerly and what happens under jit.
+    forms `kimbalance.evaluate` takes, or id / one-hot maps (pixels counted
+    as samples). See the module docstring for the prediction forms, the
+    single-sigmoid binary case, and what is checked eagerly and what happens
+    under jit.
 
     Args:
         num_classes: int in [2, 32768], the number of classes.
         threshold: float, decision threshold for a single sigmoid output
             (`num_classes=2`, `y_pred` of shape `(..., 1)`): class 1 when
             `score >= threshold`. Ignored for `(..., num_classes)` scores.
+        ignore_class: `None` or an int id (e.g. `255`, `-1`): elements whose
+            label is this id are skipped, as in `keras.metrics.MeanIoU`.
         name: name of the metric instance.
         dtype: dtype of the result (the state is float32).
 
@@ -375,9 +459,10 @@ class BalancedAccuracy(_ConfusionMatrixMetric):
         distribution." ICPR 2010.
     """
 
-    def __init__(self, num_classes, *, threshold=0.5, name="balanced_accuracy",
-                 dtype=None):
-        super().__init__(num_classes, threshold=threshold, name=name, dtype=dtype)
+    def __init__(self, num_classes, *, threshold=0.5, ignore_class=None,
+                 name="balanced_accuracy", dtype=None):
+        super().__init__(num_classes, threshold=threshold, ignore_class=ignore_class,
+                         name=name, dtype=dtype)
 
     def result(self):
         true_positives, true_totals, _ = self._counts()
@@ -400,9 +485,10 @@ class GeometricMean(_ConfusionMatrixMetric):
     is sqrt(sensitivity * specificity). With no samples the result is 0.
 
     Labels are class ids `(...)` / `(..., 1)` or one-hot `(..., C)`, the
-    forms `kimbalance.evaluate` takes. See the module docstring for the
-    prediction forms, the single-sigmoid binary case, and what is checked
-    eagerly and what happens under jit.
+    forms `kimbalance.evaluate` takes, or id / one-hot maps (pixels counted
+    as samples). See the module docstring for the prediction forms, the
+    single-sigmoid binary case, and what is checked eagerly and what happens
+    under jit.
 
     Args:
         num_classes: int in [2, 32768], the number of classes.
@@ -411,6 +497,8 @@ class GeometricMean(_ConfusionMatrixMetric):
         threshold: float, decision threshold for a single sigmoid output
             (`num_classes=2`, `y_pred` of shape `(..., 1)`): class 1 when
             `score >= threshold`. Ignored for `(..., num_classes)` scores.
+        ignore_class: `None` or an int id (e.g. `255`, `-1`): elements whose
+            label is this id are skipped, as in `keras.metrics.MeanIoU`.
         name: name of the metric instance.
         dtype: dtype of the result (the state is float32).
 
@@ -437,8 +525,9 @@ class GeometricMean(_ConfusionMatrixMetric):
     """
 
     def __init__(self, num_classes, *, correction=0.0, threshold=0.5,
-                 name="geometric_mean", dtype=None):
-        super().__init__(num_classes, threshold=threshold, name=name, dtype=dtype)
+                 ignore_class=None, name="geometric_mean", dtype=None):
+        super().__init__(num_classes, threshold=threshold, ignore_class=ignore_class,
+                         name=name, dtype=dtype)
         self.correction = check_float("correction", correction, low=0.0, high=1.0)
 
     def result(self):
@@ -476,15 +565,18 @@ class MacroF1(_ConfusionMatrixMetric):
     no samples the result is 0.
 
     Labels are class ids `(...)` / `(..., 1)` or one-hot `(..., C)`, the
-    forms `kimbalance.evaluate` takes. See the module docstring for the
-    prediction forms, the single-sigmoid binary case, and what is checked
-    eagerly and what happens under jit.
+    forms `kimbalance.evaluate` takes, or id / one-hot maps (pixels counted
+    as samples). See the module docstring for the prediction forms, the
+    single-sigmoid binary case, and what is checked eagerly and what happens
+    under jit.
 
     Args:
         num_classes: int in [2, 32768], the number of classes.
         threshold: float, decision threshold for a single sigmoid output
             (`num_classes=2`, `y_pred` of shape `(..., 1)`): class 1 when
             `score >= threshold`. Ignored for `(..., num_classes)` scores.
+        ignore_class: `None` or an int id (e.g. `255`, `-1`): elements whose
+            label is this id are skipped, as in `keras.metrics.MeanIoU`.
         name: name of the metric instance.
         dtype: dtype of the result (the state is float32).
 
@@ -509,8 +601,10 @@ class MacroF1(_ConfusionMatrixMetric):
         Management, 2009.
     """
 
-    def __init__(self, num_classes, *, threshold=0.5, name="macro_f1", dtype=None):
-        super().__init__(num_classes, threshold=threshold, name=name, dtype=dtype)
+    def __init__(self, num_classes, *, threshold=0.5, ignore_class=None,
+                 name="macro_f1", dtype=None):
+        super().__init__(num_classes, threshold=threshold, ignore_class=ignore_class,
+                         name=name, dtype=dtype)
 
     def result(self):
         true_positives, true_totals, predicted_totals = self._counts()
@@ -518,3 +612,274 @@ class MacroF1(_ConfusionMatrixMetric):
         f1 = ops.divide_no_nan(2.0 * true_positives, totals)
         value = _mean_over(f1, ops.greater(totals, 0))
         return self._checked(value)
+
+
+class _PerClassView(_ConfusionMatrixMetric):
+    """Base of `ClassIoU` / `ClassDice`: per-class values of the matrix."""
+
+    _kind = None
+
+    def __init__(self, num_classes, *, class_id=None, empty_value=None,
+                 threshold=0.5, ignore_class=None, name=None, dtype=None):
+        super().__init__(num_classes, threshold=threshold, ignore_class=ignore_class,
+                         name=name, dtype=dtype)
+        self.class_id = None if class_id is None else _check_class_ids(
+            "class_id", class_id, self.num_classes, allow_int=True)
+        self.empty_value = None if empty_value is None else check_float(
+            "empty_value", empty_value)
+
+    def result(self):
+        values, present = self._class_scores(self._kind)
+        empty = float("nan") if self.empty_value is None else self.empty_value
+        values = ops.where(present, values, ops.full_like(values, empty))
+        if self.class_id is not None:
+            values = ops.take(values, ops.convert_to_tensor(self.class_id, "int32"))
+        return self._checked(values)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"class_id": self.class_id, "empty_value": self.empty_value})
+        return config
+
+
+class _MeanView(_ConfusionMatrixMetric):
+    """Base of `MeanClassIoU` / `MeanClassDice`: mean over non-empty classes."""
+
+    _kind = None
+
+    def __init__(self, num_classes, *, classes=None, threshold=0.5, ignore_class=None,
+                 name=None, dtype=None):
+        super().__init__(num_classes, threshold=threshold, ignore_class=ignore_class,
+                         name=name, dtype=dtype)
+        self.classes = None if classes is None else _check_class_ids(
+            "classes", classes, self.num_classes, allow_int=False)
+
+    def result(self):
+        values, present = self._class_scores(self._kind)
+        if self.classes is not None:
+            selected = ops.convert_to_tensor(self.classes, "int32")
+            values = ops.take(values, selected)
+            present = ops.take(present, selected)
+        return self._checked(_mean_over(values, present))
+
+    def get_config(self):
+        config = super().get_config()
+        config["classes"] = self.classes
+        return config
+
+
+@export
+class ClassIoU(_PerClassView):
+    """Per-class intersection over union (Jaccard index), streaming.
+
+    IoU_c = TP_c / (TP_c + FP_c + FN_c) from the confusion matrix of all the
+    labels and predictions seen since the last `reset_state()` (sample
+    weights included): equal to `sklearn.metrics.jaccard_score(y_true,
+    y_pred, average=None, labels=...)` and to `keras.metrics.IoU(
+    target_class_ids=[c])` on the flattened pixels.
+
+    **Empty classes.** A class absent from both the labels and the
+    predictions has no IoU: its value is `empty_value`, NaN by default (as
+    MONAI's `compute_iou` and torchmetrics do), so that an absent class
+    never reads as a perfect or a failed one. Pass `empty_value=1.0` or
+    `0.0` for a finite number in logs. `MeanClassIoU` skips such classes.
+
+    Labels are class ids or id maps `(B, ...)` / `(B, ..., 1)`, or one-hot
+    maps `(B, ..., C)`, with scores `(B, ..., C)`: see the module docstring
+    (dense targets, `sample_weight` maps, what is checked eagerly and under
+    jit).
+
+    Args:
+        class_id: `None` (default: the vector of all `num_classes` IoUs),
+            an int (that class's IoU, a scalar) or a list of ids (their
+            IoUs, in that order).
+        empty_value: `None` (NaN) or a float, the value of a class absent
+            from labels and predictions.
+        num_classes: int in [2, 32768], the number of classes.
+        threshold: float, decision threshold for a single sigmoid output
+            (`num_classes=2`, `y_pred` of shape `(..., 1)`): class 1 when
+            `score >= threshold` (`0.5` for probabilities, `0.0` for
+            logits). `(..., num_classes)` scores, probabilities or logits,
+            are read by argmax, so they need no `from_logits`.
+        ignore_class: `None` or an int id (e.g. `255`, `-1`): elements whose
+            label is this id are skipped, as in `keras.metrics.MeanIoU`.
+            Within `[0, num_classes)`, that class still counts the kept
+            elements predicted as it (false positives), as in Keras; leave
+            it out of `classes` to keep it out of a mean.
+        name: name of the metric instance.
+        dtype: dtype of the result (the state is float32).
+
+    Raises:
+        ValueError: for a bad `num_classes`, `class_id`, `empty_value`,
+            `threshold` or `ignore_class`, shapes that do not match
+            `num_classes`, a `sample_weight` that does not broadcast to
+            the labels, or, when values are concrete, invalid labels, NaN
+            scores or NaN / infinite / negative sample weights.
+
+    Examples:
+
+    >>> y_true = np.array([[[0, 0, 1], [1, 2, 2]]])  # one 2x3 id map
+    >>> y_pred = np.eye(4)[[[[0, 1, 1], [1, 2, 0]]]]  # (1, 2, 3, 4) scores
+    >>> metric = ClassIoU(num_classes=4)
+    >>> metric.update_state(y_true, y_pred)
+    >>> np.round(keras.ops.convert_to_numpy(metric.result()), 4)  # class 3 empty
+    array([0.3333, 0.6667, 0.5   ,    nan], dtype=float32)
+    >>> metric = ClassIoU(num_classes=4, class_id=2, ignore_class=0)
+    >>> metric.update_state(y_true, y_pred)  # pixels labelled 0 skipped
+    >>> float(metric.result())
+    0.5
+    """
+
+    _kind = "iou"
+
+    def __init__(self, num_classes, *, class_id=None, empty_value=None,
+                 threshold=0.5, ignore_class=None, name="class_iou", dtype=None):
+        super().__init__(num_classes, class_id=class_id, empty_value=empty_value,
+                         threshold=threshold, ignore_class=ignore_class, name=name,
+                         dtype=dtype)
+
+
+@export
+class ClassDice(_PerClassView):
+    """Per-class Dice coefficient (F1 score), streaming.
+
+    Dice_c = 2 TP_c / (2 TP_c + FP_c + FN_c) from the confusion matrix of all
+    the labels and predictions seen since the last `reset_state()` (sample
+    weights included): equal to `sklearn.metrics.f1_score(y_true, y_pred,
+    average=None, labels=...)` on the flattened pixels, and to the hard
+    (argmax) Dice of MONAI's `compute_dice` on one image whose classes are
+    all present. Dice = 2 IoU / (1 + IoU). The Dice of the whole epoch's
+    pixels, not a mean of per-image Dice.
+
+    **Empty classes** (absent from labels and predictions) take
+    `empty_value`, NaN by default; `MeanClassDice` skips them (see
+    `ClassIoU`).
+
+    Labels are class ids or id maps `(B, ...)` / `(B, ..., 1)`, or one-hot
+    maps `(B, ..., C)`, with scores `(B, ..., C)`: see the module docstring.
+
+    Args:
+        class_id: `None` (default: the vector of all `num_classes` Dice
+            values), an int (a scalar) or a list of ids.
+        empty_value: `None` (NaN) or a float, the value of a class absent
+            from labels and predictions.
+        num_classes, threshold, ignore_class, name, dtype: as in `ClassIoU`.
+
+    Raises:
+        ValueError: as `ClassIoU`.
+
+    Examples:
+
+    >>> y_true = np.array([[[0, 0, 1], [1, 2, 2]]])
+    >>> y_pred = np.eye(4)[[[[0, 1, 1], [1, 2, 0]]]]
+    >>> metric = ClassDice(num_classes=4, class_id=[1, 2], empty_value=0.0)
+    >>> metric.update_state(y_true, y_pred)
+    >>> np.round(keras.ops.convert_to_numpy(metric.result()), 4)
+    array([0.8   , 0.6667], dtype=float32)
+
+    References:
+        Dice, L. R. "Measures of the amount of ecologic association between
+        species." Ecology, 1945.
+    """
+
+    _kind = "dice"
+
+    def __init__(self, num_classes, *, class_id=None, empty_value=None,
+                 threshold=0.5, ignore_class=None, name="class_dice", dtype=None):
+        super().__init__(num_classes, class_id=class_id, empty_value=empty_value,
+                         threshold=threshold, ignore_class=ignore_class, name=name,
+                         dtype=dtype)
+
+
+@export
+class MeanClassIoU(_MeanView):
+    """Mean IoU over the non-empty classes (or over `classes`), streaming.
+
+    The mean of `ClassIoU` over the selected classes that appear in the
+    labels or the predictions since the last `reset_state()`; classes absent
+    from both are left out of the mean (never counted as 0 or 1), and with
+    no such class the result is 0 (as in Keras). With `classes=None` it
+    equals `keras.metrics.MeanIoU(num_classes, ignore_class=...)` (up to
+    Keras' epsilon of 1e-7), with `classes=[...]` `keras.metrics.IoU(
+    target_class_ids=classes)`; e.g. `classes=range(1, C)` gives the mean
+    foreground IoU.
+
+    Labels are class ids or id maps `(B, ...)` / `(B, ..., 1)`, or one-hot
+    maps `(B, ..., C)`, with scores `(B, ..., C)`: see the module docstring.
+
+    Args:
+        classes: `None` (all classes) or a non-empty list of distinct class
+            ids to average over.
+        num_classes, threshold, ignore_class, name, dtype: as in `ClassIoU`.
+
+    Raises:
+        ValueError: for a bad `num_classes`, `classes`, `threshold` or
+            `ignore_class`, and bad inputs as `ClassIoU`.
+
+    Examples:
+
+    >>> y_true = np.array([[[0, 0, 1], [1, 2, 2]]])
+    >>> y_pred = np.eye(4)[[[[0, 1, 1], [1, 2, 0]]]]
+    >>> metric = MeanClassIoU(num_classes=4)
+    >>> metric.update_state(y_true, y_pred)
+    >>> round(float(metric.result()), 4)  # (1/3 + 2/3 + 1/2) / 3, class 3 empty
+    0.5
+    >>> foreground = MeanClassIoU(num_classes=4, classes=[1, 2, 3])
+    >>> foreground.update_state(y_true, y_pred)
+    >>> round(float(foreground.result()), 4)
+    0.5833
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)),
+    ...                           keras.layers.Conv2D(4, 3, padding="same")])
+    >>> model.compile(loss="sparse_categorical_crossentropy",
+    ...               metrics=[MeanClassIoU(num_classes=4, classes=[1, 2, 3])])
+
+    References:
+        Everingham, M. et al. "The PASCAL Visual Object Classes (VOC)
+        challenge." IJCV, 2010.
+    """
+
+    _kind = "iou"
+
+    def __init__(self, num_classes, *, classes=None, threshold=0.5,
+                 ignore_class=None, name="mean_class_iou", dtype=None):
+        super().__init__(num_classes, classes=classes, threshold=threshold,
+                         ignore_class=ignore_class, name=name, dtype=dtype)
+
+
+@export
+class MeanClassDice(_MeanView):
+    """Mean Dice over the non-empty classes (or over `classes`), streaming.
+
+    The mean of `ClassDice` over the selected classes that appear in the
+    labels or the predictions since the last `reset_state()`; classes absent
+    from both are left out, and with no such class the result is 0. With
+    `classes=None` it equals `MacroF1` and `sklearn.metrics.f1_score(
+    average="macro")` on the flattened pixels.
+
+    Labels are class ids or id maps `(B, ...)` / `(B, ..., 1)`, or one-hot
+    maps `(B, ..., C)`, with scores `(B, ..., C)`: see the module docstring.
+
+    Args:
+        classes: `None` (all classes) or a non-empty list of distinct class
+            ids to average over.
+        num_classes, threshold, ignore_class, name, dtype: as in `ClassIoU`.
+
+    Raises:
+        ValueError: as `MeanClassIoU`.
+
+    Examples:
+
+    >>> y_true = np.array([[[0, 0, 1], [1, 2, 2]]])
+    >>> y_pred = np.eye(4)[[[[0, 1, 1], [1, 2, 0]]]]
+    >>> metric = MeanClassDice(num_classes=4, classes=[1, 2])
+    >>> metric.update_state(y_true, y_pred)
+    >>> round(float(metric.result()), 4)  # (4/5 + 2/3) / 2
+    0.7333
+    """
+
+    _kind = "dice"
+
+    def __init__(self, num_classes, *, classes=None, threshold=0.5,
+                 ignore_class=None, name="mean_class_dice", dtype=None):
+        super().__init__(num_classes, classes=classes, threshold=threshold,
+                         ignore_class=ignore_class, name=name, dtype=dtype)
