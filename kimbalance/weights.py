@@ -26,9 +26,12 @@ by the package's one label parser, with the same rules and messages as the
 samplers, the generator, `kimbalance.data.describe` and `evaluate`.
 """
 
+import numbers
+
 import numpy as np
 
 from kimbalance._validation import (
+    Targets,
     as_label_array,
     check_bool,
     check_choice,
@@ -42,6 +45,7 @@ __all__ = [
     "SCHEMES",
     "class_counts",
     "class_weights",
+    "dense_targets",
     "pos_weights",
     "sample_weights",
     "resolve_class_weight",
@@ -50,15 +54,26 @@ __all__ = [
 SCHEMES = ("balanced", "inverse", "sqrt_inverse", "power", "effective_number", "none")
 
 
-def class_counts(y, num_classes=None):
+def class_counts(y, num_classes=None, *, one_hot=None, ignore_class=None):
     """Counts the samples of each class (or the positives of each label).
 
+    Dense targets (segmentation masks, sequences) count every element (pixel,
+    voxel, step) as a sample; see `dense_targets` for how an id map is told
+    from a one-hot map.
+
     Args:
-        y: 1-D integer labels, (N, 1) labels, or a 2-D one-hot / multi-hot
-            array of 0/1 values (N, C).
-        num_classes: number of classes for 1-D labels; defaults to
-            `max(y) + 1` (at most `max(65536, N)`: a larger id needs an
-            explicit `num_classes`). For 2-D targets it must equal the width.
+        y: 1-D integer labels, (N, 1) labels, a 2-D one-hot / multi-hot
+            array of 0/1 values (N, C), an id map (N, ...) of 3 or more axes
+            (a trailing axis of size 1 is a channel axis) or a one-hot map
+            (N, ..., C).
+        num_classes: number of classes for class ids and id maps; defaults
+            to `max(y) + 1` (at most `max(65536, number of elements)`: a
+            larger id needs an explicit `num_classes`). For one-hot targets
+            it must equal the width of the last axis.
+        one_hot: None (infer, see `dense_targets`), True (the last axis is
+            one-hot) or False (class ids: a 2-D array is an (N, T) id map).
+        ignore_class: None, or a class id (e.g. 255 or -1 for void pixels)
+            whose elements are not counted (it need not be in `[0, C)`).
 
     Returns:
         An int64 array of shape (C,).
@@ -73,8 +88,118 @@ def class_counts(y, num_classes=None):
     [2, 1, 3]
     >>> class_counts([[1, 0], [1, 1], [0, 0]]).tolist()
     [2, 1]
+    >>> masks = np.array([[[0, 0], [0, 2]], [[0, 1], [1, 255]]])   # (N, H, W)
+    >>> class_counts(masks, ignore_class=255).tolist()
+    [4, 2, 1]
     """
-    return parse_targets(y, num_classes).counts()
+    return dense_targets(y, num_classes, one_hot=one_hot,
+                         ignore_class=ignore_class)[0].counts()
+
+
+def dense_targets(y, num_classes=None, *, one_hot=None, ignore_class=None,
+                  name="y"):
+    """Validates class ids, one-hot / multi-hot rows, id maps or one-hot maps.
+
+    The reader behind `class_counts` and `sample_weights` (and the
+    generator's masks): dense targets are flattened to one element per
+    pixel / voxel / step and read by the package's one label parser, so the
+    rules and messages are those of 1-D labels.
+
+    **Telling an id map from a one-hot map.** Arrays of 1 or 2 axes keep
+    their classification meaning (1-D ids, an (N, 1) column of ids, 2-D
+    one-hot or multi-hot rows), unless `one_hot=False` makes a 2-D array an
+    (N, T) id map. An array of 3 or more axes is a *one-hot map* (N, ..., C)
+    when every vector along its last axis holds 0/1 values with exactly one
+    1 (and `num_classes`, if given, equals the last axis' width); else it
+    is an *id map* (N, ...) of class ids, whose trailing axis of size 1, if
+    any, is a channel axis (Keras' (N, H, W, 1) masks). An id map whose
+    every last-axis vector happens to be one-hot (tiny binary masks) is
+    read as one-hot: pass `one_hot=False` to say otherwise (or
+    `one_hot=True` to require a one-hot map). Multi-hot maps (several
+    classes per element) are not dense targets.
+
+    Args:
+        y: the targets.
+        num_classes: the number of classes (see `class_counts`).
+        one_hot: None (infer as above), True or False.
+        ignore_class: None, or a class id whose elements are dropped before
+            the ids are checked (so 255 or -1 are fine with C = 21).
+        name: the argument name used in error messages.
+
+    Returns:
+        `(targets, shape, keep)`: a `Targets` over the kept elements (kind
+        "ids", "one_hot" or, for 2-D multi-hot rows, "multi_hot"); `shape`,
+        the shape of the per-sample / per-element weight map (`(N,)` for
+        classification targets, the id map's shape without a channel axis,
+        or the one-hot map's shape without its last axis); `keep`, None or
+        the flat bool mask of the elements not equal to `ignore_class`.
+
+    Raises:
+        ValueError: naming `name` for malformed targets, `one_hot` for a
+            non-bool, `ignore_class` for a non-int, and `num_classes` for a
+            width mismatch.
+
+    Examples:
+
+    >>> targets, shape, keep = dense_targets(np.zeros((2, 3, 4), "int32"))
+    >>> targets.kind, shape, keep
+    ('ids', (2, 3, 4), None)
+    >>> targets, shape, _ = dense_targets(np.eye(3)[np.zeros((2, 5), int)])
+    >>> targets.kind, targets.num_classes, shape
+    ('one_hot', 3, (2, 5))
+    """
+    if one_hot is not None and not isinstance(one_hot, bool | np.bool_):
+        raise invalid("one_hot", "None, True or False", one_hot)
+    if ignore_class is not None and (
+            not isinstance(ignore_class, numbers.Integral)
+            or isinstance(ignore_class, bool | np.bool_)):
+        raise invalid("ignore_class", "None or an int class id", ignore_class)
+    arr = as_label_array(y, name)
+    if arr.ndim == 1 or (arr.ndim == 2 and one_hot is not False):
+        if arr.ndim == 1 and one_hot:
+            raise invalid(name, "one-hot rows (a 2-D array) when one_hot=True; got "
+                          f"shape {arr.shape}", y)
+        if ignore_class is None or (arr.ndim == 2 and arr.shape[1] > 1):
+            targets = parse_targets(arr, num_classes, name=name,
+                                    multi_label=False if one_hot else None)
+            return _drop_ignored(targets, (arr.shape[0],), ignore_class, name, y)
+        flat = arr.reshape(-1)
+        return _ids_without(flat, (arr.shape[0],), num_classes, ignore_class, name, y)
+    if one_hot is None:
+        one_hot = arr.shape[-1] > 1 and (num_classes is None
+                                         or num_classes == arr.shape[-1]) and bool(
+            np.all((arr == 0) | (arr == 1)) and np.all(arr.sum(axis=-1) == 1))
+    if one_hot:
+        targets = parse_targets(arr.reshape(-1, arr.shape[-1]), num_classes,
+                                name=name, multi_label=False)
+        return _drop_ignored(targets, arr.shape[:-1], ignore_class, name, y)
+    shape = arr.shape[:-1] if arr.shape[-1] == 1 else arr.shape
+    if ignore_class is None:
+        return parse_targets(arr.reshape(-1), num_classes, name=name), shape, None
+    return _ids_without(arr.reshape(-1), shape, num_classes, ignore_class, name, y)
+
+
+def _ids_without(flat, shape, num_classes, ignore_class, name, y):
+    keep = flat != ignore_class
+    if not np.any(keep):
+        raise invalid(name, f"at least one element not equal to ignore_class="
+                      f"{ignore_class}", y)
+    targets = parse_targets(flat[keep], num_classes, name=name)
+    return targets, tuple(shape), (None if np.all(keep) else keep)
+
+
+def _drop_ignored(targets, shape, ignore_class, name, y):
+    if ignore_class is None or targets.ids is None:
+        return targets, tuple(shape), None
+    keep = targets.ids != ignore_class
+    if np.all(keep):
+        return targets, tuple(shape), None
+    if not np.any(keep):
+        raise invalid(name, f"at least one element not equal to ignore_class="
+                      f"{ignore_class}", y)
+    kept = Targets("ids", targets.ids[keep], targets.num_classes,
+                   targets.ids[keep])
+    return kept, tuple(shape), keep
 
 
 def class_weights(counts, scheme="balanced", *, beta=0.9999, power=0.5,
@@ -209,20 +334,40 @@ def resolve_class_weight(class_weight, num_classes, counts=None, name="class_wei
     return arr
 
 
-def sample_weights(y, class_weight):
-    """Per-sample weights from class weights; multi-label aware.
+def sample_weights(y, class_weight, *, num_classes=None, one_hot=None,
+                   ignore_class=None):
+    """Per-sample weights (or per-element weight maps) from class weights.
 
     Single-label: `w[y_i]`. Multi-label (2-D multi-hot `y`): the mean of the
     weights of the active labels; a row with no active label gets 1. This is
     what `model.fit(class_weight=...)` cannot do for multi-label targets.
 
+    Dense targets: an id map (N, ...) or a one-hot map (N, ..., C) (see
+    `dense_targets`) gives a weight map of shape (N, ...) (without a channel
+    or one-hot axis), `w` of each element's class. Keras' `sample_weight`
+    applies such a map element-wise: a per-pixel loss of shape (N, H, W)
+    is multiplied by the (N, H, W) map before the reduction. With the
+    default `reduction="sum_over_batch_size"` the sum is divided by the
+    number of elements, `sum(w * l) / (N H W)`; with
+    `reduction="mean_with_sample_weight"` by the sum of the weights,
+    `sum(w * l) / sum(w)`, which is what torch's
+    `F.cross_entropy(logits, y, weight=w)` (`reduction="mean"`) computes
+    on (N, C, H, W) logits. Elements of `ignore_class` get weight 0, as
+    torch's `ignore_index` (the class is kept out of the counts too).
+
     Args:
-        y: 1-D / (N, 1) labels, or (N, C) one-hot / multi-hot.
-        class_weight: a scheme name (counts taken from `y`), a dict
-            `{class: weight}` or a sequence of C weights.
+        y: 1-D / (N, 1) labels, (N, C) one-hot / multi-hot, an id map or a
+            one-hot map.
+        class_weight: a scheme name (counts taken from `y`: elements of a
+            map are samples), a dict `{class: weight}` or a sequence of C
+            weights.
+        num_classes: the number of classes for class ids (defaults to the
+            number of weights, or to `max(y) + 1` with a scheme name).
+        one_hot: None (infer), True or False; see `dense_targets`.
+        ignore_class: None, or a class id whose elements get weight 0.
 
     Returns:
-        A float64 array of shape (N,).
+        A float64 array of shape (N,), or the weight map (N, ...).
 
     Examples:
 
@@ -230,14 +375,22 @@ def sample_weights(y, class_weight):
     [1.0, 3.0, 3.0]
     >>> sample_weights([[1, 1], [0, 1], [0, 0]], [1.0, 3.0]).tolist()
     [2.0, 3.0, 1.0]
+    >>> masks = np.array([[[0, 0], [0, 1]]])                  # (1, 2, 2)
+    >>> sample_weights(masks, "balanced").tolist()
+    [[[0.6666666666666666, 0.6666666666666666], [0.6666666666666666, 2.0]]]
+    >>> sample_weights(np.array([[0, 255, 1]]), [1.0, 2.0], ignore_class=255,
+    ...                one_hot=False).tolist()
+    [[1.0, 0.0, 2.0]]
     """
     if isinstance(class_weight, str):
-        targets = parse_targets(y)
+        targets, shape, keep = dense_targets(y, num_classes, one_hot=one_hot,
+                                             ignore_class=ignore_class)
         weights = resolve_class_weight(class_weight, targets.num_classes,
                                        targets.counts())
     else:
         num_weights = _num_weights(class_weight)
-        targets = parse_targets(y)
+        targets, shape, keep = dense_targets(y, num_classes, one_hot=one_hot,
+                                             ignore_class=ignore_class)
         num_classes = targets.num_classes
         if targets.kind == "ids":
             if num_classes > num_weights and not isinstance(class_weight, dict):
@@ -246,7 +399,11 @@ def sample_weights(y, class_weight):
             num_classes = max(num_classes, num_weights)
         weights = resolve_class_weight(class_weight, num_classes)
     if targets.ids is not None:
-        return weights[targets.ids]
+        if keep is None:
+            return weights[targets.ids].reshape(shape)
+        out = np.zeros(keep.shape[0])
+        out[keep] = weights[targets.ids]
+        return out.reshape(shape)
     # Multi-hot: the mean weight of the active labels; an empty row weighs 1.
     active = targets.array.sum(axis=1)
     total = targets.array.astype(np.float64) @ weights
