@@ -6,7 +6,7 @@ BACKENDS ?= torch jax tensorflow
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.kimbalance-installed
 
-.PHONY: venv demo test test-torch test-jax test-tensorflow lint bench clean
+.PHONY: venv demo test test-torch test-jax test-tensorflow lint docs bench clean
 
 venv: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[all,test,dev]"
+	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[all,test,dev,docs,bench]"
 	touch $(STAMP)
 
 demo: venv
@@ -31,8 +31,14 @@ test: venv
 test-torch test-jax test-tensorflow: venv
 	KERAS_BACKEND=$(@:test-%=%) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# ruff on everything; mypy on the package at the strictness in pyproject.toml.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# The documentation site (mkdocs.yml); --strict fails on a broken reference.
+docs: venv
+	$(VENV)/bin/mkdocs build --strict
 
 bench: venv
 	$(PY) benchmarks/run_all.py

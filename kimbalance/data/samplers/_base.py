@@ -135,7 +135,7 @@ class Sampler:
     """
 
     block_size = 1
-    keyword_arguments = ("num_classes",)
+    keyword_arguments: tuple[str, ...] = ("num_classes",)
     multi_label = False
 
     def __init__(self, y, *, seed=0, num_classes=None):

@@ -63,7 +63,7 @@ class PowerSampler(Sampler):
         Recognition", ICLR 2020.
     """
 
-    keyword_arguments = ("power", "num_samples", "num_classes")
+    keyword_arguments: tuple[str, ...] = ("power", "num_samples", "num_classes")
 
     def __init__(self, y, *, power=0.5, num_samples=None, seed=0, num_classes=None):
         super().__init__(y, seed=seed, num_classes=num_classes)
