@@ -11,6 +11,7 @@ import numbers
 import keras
 import numpy as np
 
+import kimbalance.data._targets as _targets
 from kimbalance._validation import check_bool, check_int, invalid, parse_targets
 from kimbalance.data.samplers import SAMPLERS, Sampler, get_sampler
 from kimbalance.data.sharding import (
@@ -18,7 +19,7 @@ from kimbalance.data.sharding import (
     check_shard_index,
     shard_batch_indices,
 )
-from kimbalance.weights import resolve_class_weight, sample_weights
+from kimbalance.weights import resolve_class_weight
 
 __all__ = ["BalancedBatchGenerator"]
 
@@ -289,6 +290,36 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
     `class_weight="none"` (ones) so the structure is fixed from the first
     batch (the TensorFlow backend fixes it from the first two batches).
 
+    **Segmentation masks.** `y` may be masks: id maps (N, H, W) (or any
+    (N, ...) of 3+ axes; a trailing axis of size 1 is a channel, as in
+    (N, H, W, 1)) or one-hot maps (N, H, W, C), told apart as by
+    `kimbalance.weights.dense_targets` (pass `num_classes` to settle an
+    ambiguous tiny binary mask). They may be in memory or on disk (memmap,
+    h5py, zarr: read per batch, in sorted order); they are scanned once,
+    in chunks, to check every id (in `[0, C)` or `ignore_class`), count the
+    pixels of each class (the counts the scheme names of `class_weight`
+    use) and find the classes each image contains. Samplers work on images:
+    `"repeat_factor"` and `"multilabel"` sample images by the classes their
+    masks contain (`kimbalance.data.class_presence`), `"instance"` takes
+    every image once; the one-label samplers (`"over"`, `"under"`,
+    `"class_balanced"`, `"sqrt"`, `"power"`, `"progressive"`) need one label
+    per image, given as `sampling_labels` (e.g. the rarest class of each
+    mask), else a ValueError names `sampling_labels`. With `class_weight`
+    the third element is a per-pixel weight map (B, H, W) (`w` of each
+    pixel's class, 0 for `ignore_class`) that Keras' `sample_weight`
+    applies element-wise; an augment that returns labels (a flip applied to
+    image and mask) gets its weight map from the masks it returns.
+
+    **Multi-output models.** `y` may be a dict `{output name: target}` or a
+    tuple of targets (each labels or masks, one row per sample of `x`);
+    `sampling_target` names the one the sampler balances (a key, or an
+    index for a tuple), and `class_weight` is a dict `{output: weights or
+    None}` (a tuple with one entry per output also works for a tuple `y`).
+    Batches are `(x, y_dict, sample_weight_dict)` (tuples for a tuple `y`),
+    as Keras' `fit` takes them for multi-output models; an output without
+    class weights gets ones (Keras needs every output's weight once any is
+    given), per sample or per pixel.
+
     Args:
         x: the inputs: a NumPy array, a `numpy.memmap`, an on-disk array with
             `shape`/`dtype` (h5py, zarr), a dict or tuple of such arrays
@@ -297,7 +328,10 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             `Dataset`, a list), read item by item (`__getitems__` when it
             has one).
         y: the labels, in memory, one row per sample of `x`: 1-D class ids,
-            (N, 1) ids, one-hot or multi-hot rows. Or None with a
+            (N, 1) ids, one-hot or multi-hot rows; or segmentation masks
+            (id maps or one-hot maps, in memory or on disk; see above); or
+            a dict / tuple of such targets for a multi-output model. Or None
+            with a
             class-partitioned sampler (`RandomOverSampler.from_counts(counts)`
             etc.: `x` stores class c at positions `[offset_c, offset_c +
             n_c)`): the batches' int64 class ids come from their positions,
@@ -332,11 +366,19 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
         x_key: for item sources whose items are dicts (TFDS): the key of the
             input (`"image"`), a list of keys (a dict input), or a callable
             `item -> features`. None for arrays.
-        num_classes: the number of classes for 1-D labels (defaults to
-            `max(y) + 1`).
+        num_classes: the number of classes for 1-D labels and id maps
+            (defaults to `max(y) + 1`); a dict `{output: C}` for a
+            multi-output `y`.
         sampler_kwargs: keyword arguments of a named sampler (e.g.
             `{"sampling_strategy": "minority"}`, `{"num_epochs": 30}` for
             `"progressive"`, `{"power": 0.3}`).
+        sampling_target: for a dict / tuple `y`, the key (or index) of the
+            target that drives the sampler (may be omitted for one output).
+        sampling_labels: None, or one label per sample (class ids, one-hot
+            or multi-hot rows) that the sampler balances instead of the
+            sampling target's own: needed for one-label samplers with masks.
+        ignore_class: None, or the id of void pixels in masks (e.g. 255):
+            allowed outside `[0, C)`, not counted, weight 0.
         **pydataset_kwargs: `workers`, `use_multiprocessing`,
             `max_queue_size` of `keras.utils.PyDataset`.
 
@@ -347,9 +389,14 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             range), a bad batch size or shard, an unknown sampler, a sampler
             built on other data (other length, or other labels of the same
             length: compared by a digest of the labels), or class weights of
-            the wrong length; when a batch is fetched, an `augment` that
-            changes the number of samples (of `x` or of returned labels), or
-            one with `returns_labels = True` that returns no `(x, y)` pair.
+            the wrong length; for masks: ids outside `[0, C)`, a one-label
+            sampler without `sampling_labels`; for a dict / tuple `y`: an
+            unknown `sampling_target`, targets of another length than `x`,
+            `class_weight` keys that name no output; when a batch is
+            fetched, an `augment` that changes the number of samples (of `x`
+            or of returned labels), one with `returns_labels = True` that
+            returns no `(x, y)` pair, or one returning masks with ids
+            outside `[0, C)`.
         TypeError: for a batch index that is not an int (`gen[1.0]`).
         IndexError: for a batch index out of range.
 
@@ -368,6 +415,31 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
     >>> np.round(gen.class_weight, 4).tolist(), wb.dtype.name
     ([0.5556, 5.0], 'float32')
 
+    Segmentation masks, with per-pixel weights and images with the rare
+    class repeated:
+
+    >>> masks = np.zeros((20, 4, 4), dtype="int32")
+    >>> masks[:2, :2, :2] = 1                       # class 1 in 2 of 20 images
+    >>> images = np.ones((20, 4, 4, 3), dtype="float32")
+    >>> gen = BalancedBatchGenerator(images, masks, sampler="repeat_factor",
+    ...                              sampler_kwargs={"threshold": 0.4},
+    ...                              class_weight="balanced", batch_size=4)
+    >>> xb, yb, wb = gen[0]
+    >>> yb.shape, wb.shape, np.round(gen.class_weight, 3).tolist()
+    ((4, 4, 4), (4, 4, 4), [0.513, 20.0])
+    >>> gen.sampler.epoch_class_counts().tolist()   # images with class 0, 1
+    [22, 4]
+
+    Two outputs, the sampler balancing `"label"`, pixel weights on `"mask"`:
+
+    >>> labels = (masks.max(axis=(1, 2)) > 0).astype("int64")
+    >>> gen = BalancedBatchGenerator(
+    ...     images, {"mask": masks, "label": labels}, sampling_target="label",
+    ...     class_weight={"mask": "balanced", "label": None}, batch_size=4)
+    >>> xb, yb, wb = gen[0]
+    >>> sorted(yb), wb["mask"].shape, wb["label"].tolist()
+    (['label', 'mask'], (4, 4, 4), [1.0, 1.0, 1.0, 1.0])
+
     References:
         Buda et al., "A systematic study of the class imbalance problem in
         convolutional neural networks", Neural Networks 2018 (over-sampling
@@ -377,7 +449,8 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
     def __init__(self, x, y, *, sampler="over", batch_size=32, class_weight=None,
                  augment=None, seed=0, num_shards=1, shard_index=0,
                  drop_remainder=False, x_key=None, num_classes=None,
-                 sampler_kwargs=None, **pydataset_kwargs):
+                 sampler_kwargs=None, sampling_target=None, sampling_labels=None,
+                 ignore_class=None, **pydataset_kwargs):
         super().__init__(**pydataset_kwargs)
         self.batch_size = check_int("batch_size", batch_size, low=1)
         self.seed = check_int("seed", seed, low=0)
@@ -408,37 +481,58 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
             if num_classes is not None and num_classes != sampler.num_classes:
                 raise invalid("num_classes", f"{sampler.num_classes} (the sampler's "
                               "number of classes)", num_classes)
-            targets = None
-            self._kind, self.num_classes = "ids", sampler.num_classes
+            if sampling_target is not None or sampling_labels is not None:
+                raise invalid("sampling_target" if sampling_target is not None
+                              else "sampling_labels", "None when y is None",
+                              sampling_target if sampling_target is not None
+                              else sampling_labels)
+            self._targets = {None: _targets.PartitionedTarget(sampler)}
+            self._keys, self.sampling_target = None, None
         else:
-            targets = parse_targets(y, num_classes)
-            if len(targets) != num_items:
-                raise invalid("y", f"{num_items} labels, one per sample of x "
-                              f"(len(x)={num_items})", y)
-            self._kind, self.num_classes = targets.kind, targets.num_classes
-        self._y = None if targets is None else targets.array
-        self._labels = None if targets is None else targets.ids
+            self._targets, self._keys, self.sampling_target = _targets.read_targets(
+                y, num_classes=num_classes, sampling_target=sampling_target,
+                ignore_class=ignore_class, num_items=num_items)
+        driver = self._targets[self.sampling_target]
+        self.num_classes = (driver.num_classes if self._keys is None else
+                            {key: t.num_classes for key, t in self._targets.items()})
+        image_targets = driver.image_targets()
+        if sampling_labels is not None:
+            image_targets = parse_targets(sampling_labels, name="sampling_labels")
+            if len(image_targets) != num_items:
+                raise invalid("sampling_labels", f"{num_items} labels, one per sample "
+                              f"of x (len(x)={num_items})", sampling_labels)
 
         if isinstance(sampler, Sampler):
             if sampler.dataset_size != num_items:
                 raise invalid("sampler", f"a sampler built on the {num_items} samples "
                               f"of x (this one indexes {sampler.dataset_size})",
                               sampler)
-            if targets is not None and not sampler.same_labels(targets):
+            if image_targets is not None and not sampler.same_labels(image_targets):
                 raise invalid("sampler", "a sampler built on these labels `y` (its "
                               "labels differ from y: the sampler would rebalance "
-                              "other classes)", sampler)
+                              "other classes)" if not driver.dense else
+                              "a sampler built on the masks' image-level labels "
+                              "(`class_presence(masks, C)`) or on sampling_labels",
+                              sampler)
             self.sampler = sampler
         else:
-            if targets.kind == "multi_hot" and isinstance(sampler, str) and (
-                    sampler in SAMPLERS) and not (
-                    SAMPLERS[sampler].multi_label):
+            named = isinstance(sampler, str) and sampler in SAMPLERS
+            image_level = named and SAMPLERS[sampler].multi_label
+            if driver.dense and sampling_labels is None and named and not image_level:
+                names = [name for name, cls in SAMPLERS.items() if cls.multi_label]
+                raise invalid("sampling_labels", f"one label per image for sampler="
+                              f"{sampler!r} with segmentation masks (e.g. the rarest "
+                              "class each mask contains); "
+                              + ", ".join(repr(n) for n in names)
+                              + " sample images by the classes their masks contain",
+                              sampling_labels)
+            if image_targets.kind == "multi_hot" and named and not image_level:
                 names = [name for name, cls in SAMPLERS.items() if cls.multi_label]
                 raise invalid("sampler", " or ".join(repr(n) for n in names)
                               + " for multi-hot targets", sampler)
-            self.sampler = get_sampler(sampler, targets, seed=self.seed,
+            self.sampler = get_sampler(sampler, image_targets, seed=self.seed,
                                        batch_size=self.batch_size,
-                                       num_classes=self.num_classes,
+                                       num_classes=image_targets.num_classes,
                                        **sampler_kwargs)
         self.layout = ShardLayout(len(self.sampler), self.batch_size,
                                   self.num_shards, self.shard_index,
@@ -455,7 +549,6 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
 
         self.epoch = 0
         self.class_weight = None
-        self._sample_weight = None
         self._emit_weights = False
         if class_weight is not None:
             self.set_class_weight(class_weight)
@@ -493,28 +586,18 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
                 `(x, y)` batches), a scheme name, a dict or a sequence of C
                 weights.
         """
-        if class_weight is None:
-            self.class_weight = None
-            self._sample_weight = None
-            return
-        if self._y is None:
-            counts = self.sampler.counts
-        elif self._kind == "multi_hot":
-            counts = self._y.sum(axis=0)
-        else:
-            counts = np.bincount(self._labels, minlength=self.num_classes)
-        weights = resolve_class_weight(class_weight, self.num_classes, counts)
-        if self._y is None:
-            # Looked up per batch from the batch's labels (no per-sample array).
-            per_sample = None
-        elif self._kind == "multi_hot":
-            per_sample = sample_weights(self._y, weights)
-        else:
-            per_sample = weights[self._labels]
-        self._sample_weight = (None if per_sample is None
-                               else per_sample.astype(np.float32))
-        self.class_weight = weights
-        self._emit_weights = True
+        specs = _targets.read_class_weight(class_weight, self._keys)
+        resolved = {}
+        for key, spec in specs.items():
+            target = self._targets[key]
+            name = "class_weight" if key is None else f"class_weight[{key!r}]"
+            weights = None if spec is None else resolve_class_weight(
+                spec, target.num_classes, target.counts(), name=name)
+            target.set_weights(weights)
+            resolved[key] = weights
+        self.class_weight = resolved[None] if self._keys is None else resolved
+        if any(weights is not None for weights in resolved.values()):
+            self._emit_weights = True
 
     # Batches ----------------------------------------------------------------
 
@@ -537,10 +620,8 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
         epoch = self.epoch
         indices = shard_batch_indices(self.sampler, self.layout, index, epoch)
         x = self._source.take(indices)
-        if self._y is None:
-            y = self.sampler.classes_of(indices)
-        else:
-            y = self._y[indices]
+        labels = {key: target.take(indices) for key, target in self._targets.items()}
+        y = self._structure(labels)
         targets = y
         if self._augment_mode is not None:
             x, targets = self._apply_augment(x, y, epoch, index)
@@ -549,13 +630,23 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
                 _check_augmented(targets, indices.shape[0], self._augment)
         if not self._emit_weights:
             return x, targets
-        # Weights follow the sampled labels `y`, also when a mixing augment
-        # returns soft labels.
-        if self.class_weight is None:
-            return x, targets, np.ones(indices.shape[0], dtype=np.float32)
-        if self._sample_weight is None:
-            return x, targets, self.class_weight[y].astype(np.float32)
-        return x, targets, self._sample_weight[indices]
+        returned = {}
+        if targets is not y:
+            returned = ({None: targets} if self._keys is None else
+                        dict(zip(self._keys, targets.values(), strict=True))
+                        if isinstance(targets, dict) else
+                        dict(zip(self._keys, targets, strict=True)))
+        weights = {key: target.batch_weights(indices, labels[key], returned.get(key))
+                   for key, target in self._targets.items()}
+        return x, targets, self._structure(weights)
+
+    def _structure(self, values):
+        """Per-output values in the form of `y`: one array, a dict or a tuple."""
+        if self._keys is None:
+            return values[None]
+        if isinstance(self._keys[0], str):
+            return {key: values[key] for key in self._keys}
+        return tuple(values[key] for key in self._keys)
 
     def _apply_augment(self, x, y, epoch, index):
         """Returns (x, labels): `y` itself unless the augment returns labels."""
