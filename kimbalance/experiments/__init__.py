@@ -12,9 +12,12 @@ call into this package, one concept per module:
   `LONG_TAIL_METHODS`, `BINARY_METHODS`, `MULTILABEL_METHODS`; a method's
   `wrap` (a training wrapper such as SAM) and `post_train` hook (a second,
   classifier-only stage or a quantity tuned on the validation set, through
-  `StageContext` -> `SecondStage`).
+  `StageContext` -> `SecondStage`), its `stage1` (the method whose trained
+  model a second stage continues from, trained once per seed and shared) and
+  its `grid` (hyperparameters chosen on the validation set, one full run per
+  candidate).
 - `kimbalance.experiments.runner`: `run_method`, `run_methods`,
-  `imbalance_sweep`, `RunResult`, `build_model`, `EpochTimer`.
+  `imbalance_sweep`, `RunResult`, `Stage1`, `build_model`, `EpochTimer`.
 - `kimbalance.experiments.tables`: `summarize`, `markdown_table`,
   `write_results`, `timing_summary`.
 

@@ -10,6 +10,7 @@ distributed recipe build their generators from it.
 """
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 
 import keras
@@ -50,16 +51,21 @@ class TaskInfo:
         y_train: the training labels.
         epochs: the number of training epochs (an int >= 1).
         num_classes: the number of classes (labels), `len(counts)`.
+        params: `{name: value}` of the method's `grid` candidate being run
+            (e.g. `{"weight_decay": 5e-4}`); empty for methods without a grid.
     """
 
     counts: np.ndarray
     y_train: np.ndarray
     epochs: int
     num_classes: int
+    params: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         check_int("epochs", self.epochs, low=1)
         check_int("num_classes", self.num_classes, low=1)
+        if not isinstance(self.params, dict):
+            raise invalid("params", "a dict {name: value}", self.params)
         counts = np.asarray(self.counts)
         if counts.shape != (self.num_classes,) or counts.dtype.kind not in "iu":
             raise invalid("counts", f"{self.num_classes} integer counts (one per "
@@ -143,6 +149,22 @@ class Method:
         post_train: `(model, StageContext) -> SecondStage`, a step after
             the main `fit` (a second, classifier-only stage; a post-hoc
             quantity tuned on the validation set), or None.
+        stage1: the name of the method whose trained model (after its main
+            `fit`, before its own `post_train`) this method's `post_train`
+            continues from: its loss, sampler, augmentation, head and
+            optimizer must be this method's. `run_methods` then trains that
+            stage once per seed and shares it (crt, tau_norm and lws
+            continue from `ce`, mislas from `mixup`); alone, the method
+            trains its own stage 1. None for methods that train their own.
+        optimizer: `(learning_rate, TaskInfo) -> keras optimizer` of the
+            main `fit` (e.g. AdamW with the weight decay of `info.params`),
+            or None for `keras.optimizers.Adam(learning_rate)`.
+        grid: `{name: [values, ...]}`, hyperparameters the runner chooses
+            on the validation set: every combination (in order) is a full
+            training run with `TaskInfo.params` set to it, the best
+            validation accuracy is kept (the first on ties) and reported in
+            `tuned`; without a validation set the first combination is used
+            (`tuned_on="fixed"`). None (or empty) for no grid.
     """
 
     name: str
@@ -159,6 +181,9 @@ class Method:
     majority: bool = False
     wrap: Callable | None = None
     post_train: Callable | None = None
+    stage1: str | None = None
+    optimizer: Callable | None = None
+    grid: dict | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -173,10 +198,42 @@ class Method:
         if not (isinstance(self.sampler, str) or callable(self.sampler)):
             raise invalid("sampler", "a sampler name or a callable", self.sampler)
         for key in ("sampler_kwargs", "class_weight", "augment", "wrap",
-                    "post_train"):
+                    "post_train", "optimizer"):
             value = getattr(self, key)
             if value is not None and not callable(value):
                 raise invalid(key, "a callable taking a TaskInfo, or None", value)
+        if self.stage1 is not None and (
+                not isinstance(self.stage1, str) or not self.stage1
+                or self.stage1 == self.name or self.base is not None
+                or self.post_train is None):
+            raise invalid("stage1", f"None, or the name of another method whose "
+                          f"trained model the post_train of {self.name!r} "
+                          f"continues from (a trained method with a post_train)",
+                          self.stage1)
+        if self.grid is not None:
+            if (not isinstance(self.grid, dict) or not all(
+                    isinstance(k, str) and k and isinstance(v, list | tuple) and v
+                    for k, v in self.grid.items())):
+                raise invalid("grid", "None or a dict {name: non-empty list of "
+                              "values}", self.grid)
+            if self.stage1 is not None:
+                raise invalid("grid", f"None for {self.name!r}, which continues "
+                              f"from the shared stage 1 {self.stage1!r}", self.grid)
+
+    def candidates(self):
+        """The `grid`'s combinations in order, as dicts (`[{}]` without one).
+
+        Examples:
+
+        >>> method = Method("m", "s", loss=_ce, grid={"a": [1, 2], "b": ["x"]})
+        >>> method.candidates()
+        [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}]
+        """
+        if not self.grid:
+            return [{}]
+        names = list(self.grid)
+        return [dict(zip(names, values, strict=True))
+                for values in itertools.product(*self.grid.values())]
 
     @property
     def posthoc(self):
@@ -475,17 +532,18 @@ LONG_TAIL_METHODS = {m.name: m for m in [
     Method("mislas_ls", "label-aware smoothing CE (head 0.3, tail 0.0)",
            loss=_label_aware_smoothing),
     Method("crt", "CE, then cRT: classifier re-trained on balanced batches",
-           loss=_ce, post_train=_crt),
+           loss=_ce, post_train=_crt, stage1="ce"),
     Method("tau_norm", "CE, then tau-normalised classifier (tau on val)",
-           loss=_ce, post_train=_tau_norm),
+           loss=_ce, post_train=_tau_norm, stage1="ce"),
     Method("lws", "CE, then learnable weight scaling on balanced batches",
-           loss=_ce, post_train=_lws),
+           loss=_ce, post_train=_lws, stage1="ce"),
     Method("mixup", f"CE + MixUp (alpha={MIXUP_ALPHA})", loss=_soft_ce,
            augment=_mixup),
     Method("remix", "CE + Remix (alpha=1, kappa=3, tau=0.5)", loss=_soft_ce,
            augment=_remix),
     Method("mislas", "MixUp stage 1, then cRT with label-aware smoothing",
-           loss=_soft_ce, augment=_mixup, post_train=_mislas_stage),
+           loss=_soft_ce, augment=_mixup, post_train=_mislas_stage,
+           stage1="mixup"),
     Method("sam", f"CE + sharpness-aware minimisation (rho={SAM_RHO})",
            loss=_ce, wrap=_sam),
     Method("drw_sam", "CE + deferred re-weighting + SAM", loss=_ce,

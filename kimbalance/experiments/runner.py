@@ -40,6 +40,7 @@ __all__ = [
     "ARCHITECTURES",
     "EpochTimer",
     "RunResult",
+    "Stage1",
     "build_model",
     "imbalance_sweep",
     "run_method",
@@ -150,6 +151,9 @@ class RunResult:
         tuned_on: `"val"` (chosen on the validation set), `"fixed"` (a
             default: the split has no validation set) or `""` (nothing
             tuned). The test set never chooses anything.
+        stage1: the `Stage1` after the main fit, kept only when asked
+            (`run_method(..., keep_stage1=True)`); `run_methods` drops it
+            once the seed's methods are done.
     """
 
     def __post_init__(self):
@@ -171,6 +175,7 @@ class RunResult:
     jit_compile: object = None
     tuned: dict = dataclasses.field(default_factory=dict)
     tuned_on: str = ""
+    stage1: object = None
 
 
 def _single_label_scores(scores, y_true, counts, class_names):
@@ -180,14 +185,46 @@ def _single_label_scores(scores, y_true, counts, class_names):
     return metrics, report
 
 
+@dataclasses.dataclass
+class Stage1:
+    """A method's trained model after its main `fit`, for methods that continue.
+
+    `run_methods` keeps it for a method that others name as their
+    `Method.stage1` and hands it to `run_method(..., stage1=...)`, which
+    then skips the fit and runs only the method's `post_train`.
+
+    Attributes:
+        method: the name of the method that trained it.
+        weights: `model.get_weights()` after the fit (NumPy arrays; no
+            Keras serialization, which imports TensorFlow on every backend).
+        history: the fit's `History.history`.
+        epoch_times: seconds per epoch of the fit.
+        train_time: seconds of the fit.
+        samples_per_epoch: training samples drawn per epoch.
+        jit_compile: the compiled model's resolved jit mode.
+    """
+
+    method: str
+    weights: list
+    history: dict
+    epoch_times: list
+    train_time: float
+    samples_per_epoch: int
+    jit_compile: object = None
+
+
 def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
                learning_rate=1e-3, verbose=1, callbacks=(), validation=False,
                train_accuracy=False, jit_compile="auto", run_eagerly=False,
-               drop_remainder=False, model_fn=None):
+               drop_remainder=False, model_fn=None, stage1=None,
+               keep_stage1=False):
     """Trains `method` on `split` and scores it on `split`'s test set.
 
     Post-hoc methods are not trained here: use `run_methods`, which reuses
-    the base method's result.
+    the base method's result. A method with a `grid` is trained once per
+    candidate and the best validation accuracy is kept (see `Method.grid`):
+    `train_time` is then the sum over the candidates and `tuned` names the
+    choice.
 
     Args:
         method: a `Method` (not post-hoc).
@@ -196,7 +233,8 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
         epochs: training epochs.
         batch_size: batch size of the generator.
         seed: seeds Keras (weights) and the generator (batch order).
-        learning_rate: Adam learning rate.
+        learning_rate: learning rate of the method's optimizer (Adam by
+            default).
         verbose: Keras `fit` verbosity.
         callbacks: extra Keras callbacks, or a callable `(model, split) ->
             callbacks` (e.g. a `ClassReport` on the validation data).
@@ -209,13 +247,21 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
             shape, one traced train step: smoke runs); kept when the epoch
             is shorter than a batch.
         model_fn: optional `(input_shape, num_classes, head) -> model`.
+        stage1: a `Stage1` of the method named by `method.stage1` (same
+            split, seed and training arguments): the model gets its weights
+            and skips the main fit; `train_time` is the stage-1 time plus
+            the `post_train` time, `history` and `epoch_times` are stage 1's.
+            None to train the method's own stage 1.
+        keep_stage1: keep the weights after the main fit in
+            `RunResult.stage1` (for methods that continue from this one).
 
     Returns:
         A `RunResult`.
 
     Raises:
         ValueError: for a post-hoc method, a `split` that is not a `Split`,
-            or any invalid training argument.
+            a `stage1` that is not a `Stage1` of `method.stage1` fitting the
+            model, or any invalid training argument.
     """
     _check_method(method)
     if method.posthoc:
@@ -241,36 +287,100 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
         raise invalid("jit_compile", "'auto', True or False", jit_compile)
     run_eagerly = check_bool("run_eagerly", run_eagerly)
     drop_remainder = check_bool("drop_remainder", drop_remainder)
+    keep_stage1 = check_bool("keep_stage1", keep_stage1)
+    if stage1 is not None and (not isinstance(stage1, Stage1)
+                               or stage1.method != method.stage1):
+        raise invalid("stage1", f"None, or a Stage1 of the method "
+                      f"{method.stage1!r} that {method.name!r} continues from",
+                      stage1)
+    if model_fn is None:
+        def model_fn(shape, n, head):
+            return build_model(arch, shape, n, head=head)
+    settings = dict(epochs=epochs, batch_size=batch_size, seed=seed,
+                    learning_rate=learning_rate, verbose=verbose,
+                    callbacks=callbacks, train_accuracy=train_accuracy,
+                    jit_compile=jit_compile, run_eagerly=run_eagerly,
+                    drop_remainder=drop_remainder, model_fn=model_fn,
+                    stage1=stage1, keep_stage1=keep_stage1)
+    candidates = method.candidates()
+    if len(candidates) == 1 and not method.grid:
+        return _train(method, split, params={}, validation=validation, **settings)
+    if split.x_val is None or split.multilabel:
+        result = _train(method, split, params=candidates[0], validation=validation,
+                        **settings)
+        result.tuned, result.tuned_on = {**candidates[0], **result.tuned}, "fixed"
+        return result
+    results = [_train(method, split, params=params, validation=True, **settings)
+               for params in candidates]
+    accuracies = [r.metrics["val_accuracy"] for r in results]
+    best = int(np.argmax(accuracies))  # the first on ties
+    result = results[best]
+    result.metrics["train_time"] = float(sum(r.metrics["train_time"]
+                                             for r in results))
+    result.tuned = {**candidates[best], **result.tuned}
+    result.tuned_on = "val"
+    return result
+
+
+def _train(method, split, *, params, epochs, batch_size, seed, learning_rate,
+           verbose, callbacks, validation, train_accuracy, jit_compile,
+           run_eagerly, drop_remainder, model_fn, stage1, keep_stage1):
+    """One training run of `method` with the grid candidate `params`."""
     set_random_seed(seed)
     counts = split.counts
     info = TaskInfo(counts=counts, y_train=split.y_train, epochs=epochs,
-                    num_classes=split.num_classes)
+                    num_classes=split.num_classes, params=dict(params))
     if method.majority:
         return _run_majority(method, split, info, seed)
-    model_fn = model_fn or (lambda shape, n, head: build_model(arch, shape, n,
-                                                                 head=head))
     model = model_fn(split.input_shape, split.num_classes, method.head)
-    generator_kwargs = dict(batch_size=batch_size, seed=seed,
-                            **method.generator_kwargs(info))
-    generator = kb_data.BalancedBatchGenerator(split.x_train, split.y_train,
-                                               **generator_kwargs)
-    if drop_remainder and generator.epoch_size >= batch_size:
-        generator = kb_data.BalancedBatchGenerator(
-            split.x_train, split.y_train, drop_remainder=True, **generator_kwargs)
-    trained = method.wrap(model, info) if method.wrap else model
-    trained.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                    loss=method.loss(info), jit_compile=jit_compile,
-                    run_eagerly=run_eagerly)
-    if trained is not model:  # a wrapper sharing the weights: compile both
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                      loss=method.loss(info), jit_compile=jit_compile,
-                      run_eagerly=run_eagerly)
-    timer = EpochTimer()
-    extra = callbacks(model, split) if callable(callbacks) else list(callbacks)
-    start = time.perf_counter()
-    history = trained.fit(generator, epochs=epochs, verbose=verbose,
-                          callbacks=[timer, generator.sync_callback(),
-                                     *method.callbacks(generator, info), *extra])
+
+    def optimizer():
+        if method.optimizer is None:
+            return keras.optimizers.Adam(learning_rate)
+        return method.optimizer(learning_rate, info)
+
+    compile_kwargs = dict(loss=method.loss(info), jit_compile=jit_compile,
+                          run_eagerly=run_eagerly)
+    if stage1 is not None:
+        try:
+            model.set_weights(stage1.weights)
+        except ValueError:
+            raise invalid("stage1", f"the weights of a model like the one "
+                          f"{method.name!r} builds", stage1.method) from None
+        model.compile(optimizer=optimizer(), **compile_kwargs)
+        history, epoch_times = stage1.history, list(stage1.epoch_times)
+        samples_per_epoch = stage1.samples_per_epoch
+        start = time.perf_counter() - stage1.train_time
+    else:
+        generator_kwargs = dict(batch_size=batch_size, seed=seed,
+                                **method.generator_kwargs(info))
+        generator = kb_data.BalancedBatchGenerator(split.x_train, split.y_train,
+                                                   **generator_kwargs)
+        if drop_remainder and generator.epoch_size >= batch_size:
+            generator = kb_data.BalancedBatchGenerator(
+                split.x_train, split.y_train, drop_remainder=True,
+                **generator_kwargs)
+        trained = method.wrap(model, info) if method.wrap else model
+        trained.compile(optimizer=optimizer(), **compile_kwargs)
+        if trained is not model:  # a wrapper sharing the weights: compile both
+            model.compile(optimizer=optimizer(), **compile_kwargs)
+        timer = EpochTimer()
+        extra = callbacks(model, split) if callable(callbacks) else list(callbacks)
+        start = time.perf_counter()
+        fitted = trained.fit(generator, epochs=epochs, verbose=verbose,
+                             callbacks=[timer, generator.sync_callback(),
+                                        *method.callbacks(generator, info),
+                                        *extra])
+        history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
+        epoch_times = timer.times
+        samples_per_epoch = int(min(generator.epoch_size,
+                                    len(generator) * batch_size))
+        if keep_stage1:
+            kept = Stage1(method=method.name, weights=model.get_weights(),
+                          history=history, epoch_times=list(epoch_times),
+                          train_time=time.perf_counter() - start,
+                          samples_per_epoch=samples_per_epoch,
+                          jit_compile="eager" if run_eagerly else model.jit_compile)
     stage = SecondStage(model)
     if method.post_train is not None:
         stage = method.post_train(model, StageContext(
@@ -291,9 +401,8 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
     scores = _predict_parts(model, parts)
     result = _score(method, split, seed, scores["test"], counts)
     result.val_scores = scores.get("val")
-    result.history = {k: [float(v) for v in vs]
-                      for k, vs in history.history.items()}
-    result.epoch_times = timer.times
+    result.history = history
+    result.epoch_times = epoch_times
     if result.val_scores is not None and not split.multilabel:
         result.metrics["val_accuracy"] = float(
             np.mean(result.val_scores.argmax(axis=1) == split.y_val))
@@ -305,9 +414,10 @@ def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
         result.metrics["extra_epochs"] = float(stage.extra_epochs)
     if stage.tuned:
         result.tuned, result.tuned_on = dict(stage.tuned), stage.tuned_on
-    result.samples_per_epoch = int(min(generator.epoch_size,
-                                       len(generator) * batch_size))
+    result.samples_per_epoch = samples_per_epoch
     result.jit_compile = "eager" if run_eagerly else model.jit_compile
+    if stage1 is None and keep_stage1:
+        result.stage1 = kept
     return result
 
 
@@ -366,6 +476,14 @@ def run_methods(methods, split, *, seeds=(0,), log=print, validation=None,
                 **kwargs):
     """Runs every method for every seed; post-hoc methods reuse their base.
 
+    A method whose `Method.stage1` is listed before it continues from that
+    method's trained model of the same seed (its weights kept after the
+    fit), so the shared stage 1 is trained once: e.g. `crt`, `tau_norm` and
+    `lws` after `ce` train only their second stage. Their `train_time` is
+    the stage-1 time plus their own; their `history` and `epoch_times` are
+    stage 1's. A method whose stage 1 is not listed before it trains it
+    itself.
+
     Args:
         methods: `Method`s (see `select_methods`; bases must be included).
         split: a `Split`, or a callable `seed -> Split` (a fresh imbalanced
@@ -395,6 +513,9 @@ def run_methods(methods, split, *, seeds=(0,), log=print, validation=None,
     results = {}
     needs_val = (any(m.posthoc for m in methods) if validation is None
                  else bool(validation))
+    names = [m.name for m in methods]
+    shared = {m.stage1 for i, m in enumerate(methods)
+              if m.stage1 in names[:i] and not m.posthoc}
     for seed in seeds:
         current = split(seed) if callable(split) else split
         for method in methods:
@@ -409,10 +530,15 @@ def run_methods(methods, split, *, seeds=(0,), log=print, validation=None,
                 results[(method.name, seed)] = _run_posthoc(
                     method, base, current, epochs=kwargs.get("epochs", 10))
             else:
+                base = results.get((method.stage1, seed))
                 results[(method.name, seed)] = run_method(
-                    method, current, seed=seed, validation=needs_val, **kwargs)
+                    method, current, seed=seed, validation=needs_val,
+                    stage1=base.stage1 if base is not None else None,
+                    keep_stage1=method.name in shared, **kwargs)
             if log:
                 log("    " + _metrics_line(results[(method.name, seed)].metrics))
+        for method in methods:  # the kept weights are no longer needed
+            results[(method.name, seed)].stage1 = None
     return [results[(m.name, s)] for m in methods for s in seeds]
 
 
