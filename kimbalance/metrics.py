@@ -129,11 +129,15 @@ def _label_layout(y_true, y_pred, num_classes):
     squeeze_true = true_rank == sample_rank + 1 and true_shape[-1] == 1
     if squeeze_true:
         true_rank -= 1
-    if true_rank == sample_rank:
-        return binary, False, squeeze_true
-    if (true_rank == sample_rank + 1 and not binary
-            and true_shape[-1] in (num_classes, None)):
-        return binary, True, squeeze_true
+    one_hot = (true_rank == sample_rank + 1 and not binary
+               and true_shape[-1] in (num_classes, None))
+    if true_rank == sample_rank or one_hot:
+        if any(t is not None and p is not None and t != p for t, p in
+               zip(true_shape[:sample_rank], pred_shape[:sample_rank], strict=True)):
+            raise invalid("y_true", f"labels of the same sample shape as y_pred "
+                          f"{pred_shape[:sample_rank]} (a mask per prediction map); "
+                          f"got shape {true_shape}", _received(y_true))
+        return binary, one_hot, squeeze_true
     expected = "(..., 1)"
     if not binary:
         expected += f" or one-hot (..., {num_classes})"
