@@ -6,6 +6,8 @@
   vectors are rescaled by their norms).
 - `learn_weight_scaling`: learnable weight scaling (LWS): a new model with a
   `kimbalance.layers.ClassScale` after the classifier, only the scales learn.
+- `weight_balance`: the second stage of weight balancing: only the
+  classifier learns, with weight decay and a per-class norm bound.
 - `SharpnessAwareModel`: sharpness-aware minimisation (SAM / ASAM) in
   `train_step`, on the torch, jax and tensorflow backends.
 
@@ -28,6 +30,7 @@ __all__ = [
     "learn_weight_scaling",
     "retrain_classifier",
     "tau_normalize",
+    "weight_balance",
 ]
 
 _CLASSIFIER_TYPES = (keras.layers.Dense, CosineDense)
@@ -198,14 +201,17 @@ def _reinitialize(layer):
             weight.assign(initializer(tuple(weight.shape), dtype=weight.dtype))
 
 
-def _fit_only(model, target, generator, *, epochs, optimizer, fit_kwargs):
-    """Fits `model` with only `target` trainable; flags and compile restored."""
+def _fit_only(model, target, generator, *, epochs, optimizer, fit_kwargs,
+              loss=None):
+    """Fits `model` with only `target` trainable (with `loss` instead of its
+    own if given); flags and compile restored."""
     config = _compile_config(model)
     original_optimizer = model.optimizer
     state = _TrainableState(model)
     _train_only(model, target)
     try:
-        model.compile(**{**config, "optimizer": optimizer})
+        model.compile(**{**config, "optimizer": optimizer,
+                         **({} if loss is None else {"loss": loss})})
         history = model.fit(generator, epochs=epochs, **fit_kwargs)
     finally:
         state.restore()
@@ -286,6 +292,146 @@ def retrain_classifier(model, generator, *, epochs, reinitialize=True,
         _reinitialize(head)
     return _fit_only(model, head, generator, epochs=epochs, optimizer=optimizer,
                      fit_kwargs=fit_kwargs)
+
+
+# Weight balancing --------------------------------------------------------------
+
+WB_THRESHOLD = 0.1  # the official code's MaxNorm_via_PGD(thresh=0.1)
+WB_WEIGHT_DECAY = 0.1  # the official code's stage-2 weight decay
+
+
+def _column_norms(kernel):
+    weights = np.asarray(ops.convert_to_numpy(kernel), np.float64)
+    return np.sqrt(np.sum(np.square(weights.reshape(-1, weights.shape[-1])),
+                          axis=0))
+
+
+def weight_balance(model, generator, *, epochs, max_norm=None,
+                   threshold=WB_THRESHOLD, weight_decay=None, loss=None,
+                   classifier=None, optimizer=None, **fit_kwargs):
+    """Weight balancing, stage 2: the classifier alone, norm-bounded and decayed.
+
+    Weight balancing (Alshammari et al. 2022) trains in two stages: stage 1
+    the whole network with cross-entropy and a tuned, large weight decay
+    (which by itself evens out the per-class weight norms); stage 2, this
+    function, fine-tunes the classifier only (not re-initialised) with a
+    class-balanced loss, weight decay and a max-norm bound: after every
+    optimizer step each class's weight vector (a column of the
+    `(features, classes)` kernel) is projected back into the ball
+    `||w_c|| <= max_norm` (projected gradient descent; classes inside the
+    ball are left as they are; the bias is not bounded). The bound defaults
+    to the official code's per-layer threshold, `min_c ||w_c|| + threshold *
+    (max_c ||w_c|| - min_c ||w_c||)` of the classifier before stage 2.
+
+    The projection is `keras.constraints.MaxNorm(max_norm, axis=0)`, set on
+    the classifier's kernel during the fit (Keras optimizers apply it after
+    every update on every backend) and applied once before it, so the
+    columns are within the bound from the first step on; the kernel's own
+    constraint is restored afterwards. Everything but the classifier is
+    frozen as in `retrain_classifier` (weights and BatchNorm statistics do
+    not change); the model is then recompiled with its own loss and
+    optimizer.
+
+    The default optimizer is `keras.optimizers.AdamW(1e-3,
+    weight_decay=weight_decay)` (decoupled decay `w <- w - lr * wd * w` per
+    step; see `retrain_classifier` for why Adam), not the paper's SGD
+    (learning rate 0.01, momentum 0.9, weight decay 0.1, cosine decay over
+    10 epochs); pass `optimizer=keras.optimizers.SGD(0.01, momentum=0.9,
+    weight_decay=0.1)` to follow it (Keras' decay is decoupled, PyTorch's
+    SGD adds it to the gradient: the same without momentum).
+
+    Args:
+        model: a built, compiled `keras.Model` (its metrics, and its loss
+            unless `loss` is given, are used).
+        generator: the batches to fit on (see `retrain_classifier`); the
+            paper uses the natural (instance-sampled) distribution with a
+            class-balanced loss.
+        epochs: int >= 1, the number of epochs.
+        max_norm: None for the threshold rule above, else a finite float > 0,
+            the bound on every class's weight norm.
+        threshold: finite float in [0, 1], the position of the default bound
+            between the smallest and the largest class norm (used when
+            `max_norm` is None).
+        weight_decay: None for `0.1` with the default optimizer, else a
+            finite float >= 0; only with the default optimizer (set the decay
+            of your own optimizer on it).
+        loss: None for the model's compiled loss, else the stage-2 loss
+            (a `keras.losses.Loss`, its name or a callable), e.g. a
+            `kimbalance.losses.WeightedCategoricalCrossentropy` with
+            effective-number class weights, the paper's class-balanced loss.
+        classifier: `None` for the model's last `Dense` / `CosineDense`
+            layer, else such a layer of the model or its name (a cosine
+            classifier normalises its columns anyway: the bound has no
+            effect on its outputs).
+        optimizer: `None` for `AdamW(1e-3)` with `weight_decay`, else a Keras
+            optimizer or its name.
+        **fit_kwargs: further arguments of `model.fit`.
+
+    Returns:
+        A tuple `(history, max_norm)`: the fit's `History` and the bound
+        used (a float).
+
+    Raises:
+        ValueError: as `retrain_classifier`, and for a `max_norm` not a
+            finite float > 0, a `threshold` outside [0, 1], a `weight_decay`
+            negative or given with an `optimizer`, or a `loss` that is not
+            None, a str or a callable.
+
+    Examples:
+
+    >>> inputs = keras.Input((3,))
+    >>> model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    >>> model.compile(loss=keras.losses.SparseCategoricalCrossentropy(
+    ...     from_logits=True))
+    >>> data = (np.ones((4, 3)), np.array([0, 1, 0, 1]))
+    >>> batches = (batch for batch in [data])  # a Python generator
+    >>> _, bound = weight_balance(model, batches, epochs=1, max_norm=0.5,
+    ...                           verbose=0)
+    >>> bool(np.all(np.linalg.norm(model.layers[-1].get_weights()[0], axis=0)
+    ...             <= 0.5 + 1e-6))
+    True
+
+    References:
+        Alshammari, S. et al. "Long-Tailed Recognition via Weight
+        Balancing." CVPR 2022.
+    """
+    _check_model(model)
+    epochs = check_int("epochs", epochs, low=1)
+    generator = _check_generator(generator)
+    head = _find_classifier(model, classifier)
+    threshold = check_float("threshold", threshold, low=0.0, high=1.0)
+    if max_norm is not None:
+        max_norm = check_float("max_norm", max_norm, low=0.0, low_inclusive=False)
+    if weight_decay is not None:
+        weight_decay = check_float("weight_decay", weight_decay, low=0.0)
+        if optimizer is not None:
+            raise invalid("weight_decay", "None when an optimizer is given (set "
+                          "the weight decay on the optimizer)", weight_decay)
+    if loss is not None and not (isinstance(loss, str) or callable(loss)):
+        raise invalid("loss", "None, a keras.losses.Loss, its name or a callable",
+                      loss)
+    if optimizer is None:
+        optimizer = keras.optimizers.AdamW(
+            learning_rate=1e-3, weight_decay=WB_WEIGHT_DECAY if weight_decay is None
+            else weight_decay)
+    optimizer = _get_optimizer(optimizer)
+    _compile_config(model)  # fail before touching the weights
+    if max_norm is None:
+        norms = _column_norms(head.kernel)
+        max_norm = float(norms.min() + threshold * (norms.max() - norms.min()))
+        if max_norm <= 0:
+            raise invalid("model", "a classifier with a non-zero kernel (the "
+                          "default bound is derived from its class norms)", model)
+    kernel = head.kernel
+    original = kernel.constraint
+    kernel.constraint = keras.constraints.MaxNorm(max_norm, axis=0)
+    try:
+        kernel.assign(kernel.constraint(kernel))
+        history = _fit_only(model, head, generator, epochs=epochs,
+                            optimizer=optimizer, fit_kwargs=fit_kwargs, loss=loss)
+    finally:
+        kernel.constraint = original
+    return history, max_norm
 
 
 # Rebuilding a model ------------------------------------------------------------

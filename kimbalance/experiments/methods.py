@@ -489,6 +489,31 @@ def _mislas_stage(model, context):
     return _crt(model, context)
 
 
+# Weight balancing's stage-1 weight decay, chosen on validation. Keras' AdamW
+# decays decoupled, `w -= lr * wd * w` per step: the paper's SGD (lr 0.01, wd
+# 5e-3: 5e-5 per step) corresponds to wd = 0.05 at lr 1e-3; 0.5 makes up for
+# a 15-epoch budget 13 times shorter than the paper's 200 epochs.
+WB_WEIGHT_DECAYS = (0.05, 0.5)
+
+
+def _adamw(learning_rate, info):
+    return keras.optimizers.AdamW(learning_rate,
+                                  weight_decay=info.params["weight_decay"])
+
+
+def _weight_balance_stage(model, context):
+    """Weight balancing, stage 2: the classifier on the natural distribution,
+    class-balanced CE (effective number, beta=0.9999), the official code's
+    norm threshold 0.1 and weight decay 0.1."""
+    epochs = classifier_epochs(context.info.epochs)
+    weights = class_weights(context.info.counts, "effective_number", beta=0.9999)
+    loss = kb_losses.WeightedCategoricalCrossentropy(class_weight=weights.tolist(),
+                                                     from_logits=True)
+    kb_training.weight_balance(model, context.make_generator(sampler="instance"),
+                               epochs=epochs, loss=loss, verbose=context.verbose)
+    return SecondStage(model, extra_epochs=epochs)
+
+
 def _tau_norm(model, context):
     """tau-normalisation, tau from `TAU_GRID` on validation (else tau = 1)."""
     split = context.split
@@ -544,6 +569,10 @@ LONG_TAIL_METHODS = {m.name: m for m in [
     Method("mislas", "MixUp stage 1, then cRT with label-aware smoothing",
            loss=_soft_ce, augment=_mixup, post_train=_mislas_stage,
            stage1="mixup"),
+    Method("wb", "weight balancing: CE + AdamW weight decay (on val), then the "
+           "classifier with class-balanced CE and a max-norm bound",
+           loss=_ce, optimizer=_adamw, post_train=_weight_balance_stage,
+           grid={"weight_decay": list(WB_WEIGHT_DECAYS)}),
     Method("sam", f"CE + sharpness-aware minimisation (rho={SAM_RHO})",
            loss=_ce, wrap=_sam),
     Method("drw_sam", "CE + deferred re-weighting + SAM", loss=_ce,

@@ -171,3 +171,29 @@ def test_task_info_rejects_bad_params():
     with pytest.raises(ValueError, match="argument `params`"):
         methods.TaskInfo(counts=np.array([1]), y_train=np.zeros(1), epochs=1,
                          num_classes=1, params=[("a", 1)])
+
+
+def test_weight_balancing_tunes_its_weight_decay_and_bounds_the_classifier(
+        digits, monkeypatch):
+    from kimbalance import training
+
+    bounds, decays = [], []
+    original = training.weight_balance
+
+    def spy(model, generator, **kwargs):
+        decays.append(float(model.optimizer.weight_decay))
+        history, bound = original(model, generator, **kwargs)
+        kernel = model.layers[-1].get_weights()[0]
+        bounds.append((bound, np.linalg.norm(kernel, axis=0).max()))
+        return history, bound
+
+    monkeypatch.setattr(training, "weight_balance", spy)
+    wb = methods.LONG_TAIL_METHODS["wb"]
+    assert len(wb.candidates()) <= 2
+    result = runner.run_method(wb, digits, epochs=1, batch_size=64, verbose=0,
+                               model_fn=_mlp)
+    assert decays == list(methods.WB_WEIGHT_DECAYS)  # one full run per candidate
+    assert all(norm <= bound * (1 + 1e-5) for bound, norm in bounds)
+    assert result.tuned_on == "val"
+    assert result.tuned["weight_decay"] in methods.WB_WEIGHT_DECAYS
+    assert result.metrics["extra_epochs"] == 1.0
