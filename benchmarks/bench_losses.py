@@ -1,23 +1,38 @@
-"""Forward + gradient time of every kimbalance loss against Keras' own losses.
+"""Forward + gradient time and peak memory of every kimbalance loss and its peers.
 
 For each backend (each in its own subprocess, since the Keras backend is fixed
 per process) this times one loss value plus its gradient with respect to the
-logits on (4096, 1000) float32 logits, compiled the way the backend compiles a
-train step:
+logits, at (4096, 1000) and (256, 32000) float32 logits by default, compiled
+the way the backend compiles a train step:
 
 - jax: `jax.jit(jax.value_and_grad(...))`;
 - tensorflow: `tf.function(jit_compile=True)` around a `GradientTape`;
 - torch: eager (`torch.compile` takes minutes per loss on this CPU, so the
   torch column is op-by-op execution, as `model.fit` runs by default there).
 
-Repeats are interleaved (every loss once per round) so that load from other
-processes hits all losses alike; the table reports medians and each loss's
-time relative to `keras.losses.CategoricalCrossentropy(from_logits=True)` on
-the same backend. Writes `benchmarks/results/losses.md`.
+Repeats are interleaved (every row once per round) so that load from other
+processes hits all rows alike; the table reports medians and each row's time
+relative to `keras.losses.CategoricalCrossentropy(from_logits=True)` on the
+same backend and shape. `[..., probs]` rows take probabilities: the step
+applies the softmax (sigmoid for multi-label rows) to the logits and the loss
+gets `from_logits=False`, as behind a model's softmax head.
 
-    python benchmarks/bench_losses.py                  # all three backends
-    python benchmarks/bench_losses.py --backends jax --repeats 10
-    python benchmarks/bench_losses.py --backend torch  # one worker (prints JSON)
+Peak memory: torch, the largest amount of memory the step allocated above
+what existed before it (`torch.profiler` with `profile_memory=True`, the
+running sum of its allocation events); jax, the compiled step's temporary +
+output buffers (`jax.jit(f).lower(...).compile().memory_analysis()`);
+tensorflow: not available on CPU (see the table notes). The bandwidth floor
+is the time to read the logits and labels and write the gradient once at the
+copy bandwidth measured with `np.copyto` in the same run.
+
+Each backend's results go to `benchmarks/results/losses.json` (a run of one
+backend replaces only that backend's entry), and `benchmarks/results/losses.md`
+is rebuilt from all entries.
+
+    python benchmarks/bench_losses.py                       # all three backends
+    python benchmarks/bench_losses.py --backends torch --repeats 9
+    python benchmarks/bench_losses.py --quick               # smoke run, writes nothing
+    python benchmarks/bench_losses.py --backend torch       # worker: prints JSON
 """
 
 import argparse
@@ -40,45 +55,64 @@ from kimbalance._env import (  # noqa: E402  (workers get KERAS_BACKEND first)
 )
 
 RESULT = HERE / "results" / "losses.md"
+RAW = HERE / "results" / "losses.json"
 BACKENDS = ("torch", "jax", "tensorflow")
-BASELINE = "keras CategoricalCrossentropy"
-FOCAL_BASELINE = "keras CategoricalFocalCrossentropy"
-# (row name, label form) in table order; the factories live in `_factories`.
+SHAPES = ((4096, 1000), (256, 32000))
+QUICK_SHAPES = ((64, 100),)
+BASELINE = "keras CategoricalCrossentropy [one-hot]"
+TARGET = 1.2  # x Keras CE, every loss; class-id paths <= 1.0x.
+# (row name, labels) in table order; `labels` is the label form, with
+# ", probs" for rows that take probabilities. The factories are in `_factories`.
 ROWS = [
-    (BASELINE, "one-hot"),
-    (FOCAL_BASELINE, "one-hot"),
+    ("keras CategoricalCrossentropy", "one-hot"),
+    ("keras CategoricalCrossentropy", "one-hot, probs"),
     ("keras SparseCategoricalCrossentropy", "ids"),
+    ("keras CategoricalFocalCrossentropy", "one-hot"),
     ("keras BinaryCrossentropy", "multi-hot"),
+    ("keras BinaryCrossentropy", "multi-hot, probs"),
     ("keras BinaryFocalCrossentropy", "multi-hot"),
     ("WeightedCategoricalCrossentropy", "one-hot"),
     ("WeightedCategoricalCrossentropy", "ids"),
+    ("WeightedCategoricalCrossentropy", "one-hot, probs"),
     ("FocalCrossentropy", "one-hot"),
     ("FocalCrossentropy", "ids"),
+    ("FocalCrossentropy", "one-hot, probs"),
     ("LogitAdjustedCrossentropy", "one-hot"),
     ("LogitAdjustedCrossentropy", "ids"),
-    ("WeightedBinaryCrossentropy", "multi-hot"),
-    ("SigmoidFocalCrossentropy", "multi-hot"),
     ("LDAMLoss", "ids"),
     ("CDTLoss", "ids"),
+    ("WeightedBinaryCrossentropy", "multi-hot"),
+    ("WeightedBinaryCrossentropy", "multi-hot, probs"),
+    ("SigmoidFocalCrossentropy", "multi-hot"),
+    ("SigmoidFocalCrossentropy", "multi-hot, probs"),
     ("AsymmetricLoss", "multi-hot"),
     ("DistributionBalancedLoss", "multi-hot"),
-    # Peers a user would otherwise call (torch only; optax when importable).
+    # Peers a user would otherwise call (torch on torch, optax on jax).
+    ("torch F.cross_entropy", "ids"),
     ("torch F.cross_entropy(weight=)", "ids"),
     ("torch F.binary_cross_entropy_with_logits(pos_weight=)", "multi-hot"),
     ("torchvision sigmoid_focal_loss formula", "multi-hot"),
     ("optax softmax_cross_entropy", "one-hot"),
+    ("optax softmax_cross_entropy_with_integer_labels", "ids"),
+    ("optax sigmoid_binary_cross_entropy", "multi-hot"),
     ("optax sigmoid_focal_loss", "multi-hot"),
 ]
-# Each peer row and the kimbalance row that computes the same thing.
+PEER_PREFIXES = ("keras", "torch", "optax")
+# Each kimbalance row and the peers that compute the same thing.
 PEERS = {
-    "WeightedCategoricalCrossentropy [ids]": "torch F.cross_entropy(weight=) [ids]",
-    "WeightedBinaryCrossentropy [multi-hot]":
-        "torch F.binary_cross_entropy_with_logits(pos_weight=) [multi-hot]",
-    "SigmoidFocalCrossentropy [multi-hot]":
+    "WeightedCategoricalCrossentropy [ids]": ["torch F.cross_entropy(weight=) [ids]"],
+    "FocalCrossentropy [one-hot]": ["keras CategoricalFocalCrossentropy [one-hot]"],
+    "WeightedBinaryCrossentropy [multi-hot]": [
+        "torch F.binary_cross_entropy_with_logits(pos_weight=) [multi-hot]"],
+    "SigmoidFocalCrossentropy [multi-hot]": [
+        "keras BinaryFocalCrossentropy [multi-hot]",
         "torchvision sigmoid_focal_loss formula [multi-hot]",
-    "FocalCrossentropy [one-hot]": FOCAL_BASELINE + " [one-hot]",
+        "optax sigmoid_focal_loss [multi-hot]"],
 }
-TARGET = 1.2  # x Keras CE, every loss; class-id paths <= 1.0x.
+
+
+def row_key(name, labels):
+    return f"{name} [{labels}]"
 
 
 def _counts(num_classes, n_max=1000, ratio=100.0):
@@ -88,7 +122,7 @@ def _counts(num_classes, n_max=1000, ratio=100.0):
 
 
 def _factories(num_classes):
-    """name -> zero-argument constructor (None if the loss does not exist)."""
+    """row key -> zero-argument constructor of a loss `f(y_true, y_pred)`."""
     import keras
     import numpy as np
 
@@ -97,46 +131,58 @@ def _factories(num_classes):
     counts = _counts(num_classes)
     weights = (np.sum(counts) / (num_classes * np.asarray(counts))).tolist()
     label_counts = [max(1, c // 10) for c in counts]
+    k = keras.losses
 
-    def ours(name, **kwargs):
-        cls = getattr(losses, name, None)
-        return None if cls is None else (lambda: cls(**kwargs))
+    def make(cls, **kwargs):
+        return lambda: cls(**kwargs)
 
-    peers = _peer_factories(weights)
-    return {
-        **peers,
-        BASELINE: lambda: keras.losses.CategoricalCrossentropy(from_logits=True),
-        FOCAL_BASELINE: lambda: keras.losses.CategoricalFocalCrossentropy(
-            from_logits=True),
-        "keras SparseCategoricalCrossentropy": lambda: (
-            keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-        "keras BinaryCrossentropy": lambda: keras.losses.BinaryCrossentropy(
-            from_logits=True),
+    rows = {
+        "keras CategoricalCrossentropy [one-hot]": make(
+            k.CategoricalCrossentropy, from_logits=True),
+        "keras CategoricalCrossentropy [one-hot, probs]": make(
+            k.CategoricalCrossentropy),
+        "keras SparseCategoricalCrossentropy [ids]": make(
+            k.SparseCategoricalCrossentropy, from_logits=True),
+        "keras CategoricalFocalCrossentropy [one-hot]": make(
+            k.CategoricalFocalCrossentropy, from_logits=True),
+        "keras BinaryCrossentropy [multi-hot]": make(k.BinaryCrossentropy,
+                                                     from_logits=True),
+        "keras BinaryCrossentropy [multi-hot, probs]": make(k.BinaryCrossentropy),
         # torchvision's alpha_t weighting, like SigmoidFocalCrossentropy's.
-        "keras BinaryFocalCrossentropy": lambda: keras.losses.BinaryFocalCrossentropy(
-            apply_class_balancing=True, alpha=0.25, gamma=2.0, from_logits=True),
-        "WeightedCategoricalCrossentropy": ours(
-            "WeightedCategoricalCrossentropy", class_weight=weights, from_logits=True),
-        # alpha=0.25 and gamma=2 are Keras' defaults: the same computation.
-        "FocalCrossentropy": ours("FocalCrossentropy", gamma=2.0, alpha=0.25,
-                                  from_logits=True),
-        "LogitAdjustedCrossentropy": ours("LogitAdjustedCrossentropy",
-                                          class_priors=counts),
-        "WeightedBinaryCrossentropy": ours(
-            "WeightedBinaryCrossentropy", pos_weight=weights, from_logits=True),
-        "SigmoidFocalCrossentropy": ours("SigmoidFocalCrossentropy",
-                                         from_logits=True),
-        "LDAMLoss": ours("LDAMLoss", class_counts=counts),
-        "CDTLoss": ours("CDTLoss", class_counts=counts),
-        "AsymmetricLoss": ours("AsymmetricLoss"),
-        "DistributionBalancedLoss": ours(
-            "DistributionBalancedLoss", label_counts=label_counts,
-            num_samples=int(np.sum(label_counts)) * 4),
+        "keras BinaryFocalCrossentropy [multi-hot]": make(
+            k.BinaryFocalCrossentropy, apply_class_balancing=True, alpha=0.25,
+            gamma=2.0, from_logits=True),
     }
+    for labels in ("one-hot", "ids", "one-hot, probs"):
+        logits = "probs" not in labels
+        rows[row_key("WeightedCategoricalCrossentropy", labels)] = make(
+            losses.WeightedCategoricalCrossentropy, class_weight=weights,
+            from_logits=logits)
+        # alpha=0.25 and gamma=2 are Keras' defaults: the same computation.
+        rows[row_key("FocalCrossentropy", labels)] = make(
+            losses.FocalCrossentropy, gamma=2.0, alpha=0.25, from_logits=logits)
+    for labels in ("one-hot", "ids"):
+        rows[row_key("LogitAdjustedCrossentropy", labels)] = make(
+            losses.LogitAdjustedCrossentropy, class_priors=counts)
+    rows["LDAMLoss [ids]"] = make(losses.LDAMLoss, class_counts=counts)
+    rows["CDTLoss [ids]"] = make(losses.CDTLoss, class_counts=counts)
+    for labels in ("multi-hot", "multi-hot, probs"):
+        logits = "probs" not in labels
+        rows[row_key("WeightedBinaryCrossentropy", labels)] = make(
+            losses.WeightedBinaryCrossentropy, pos_weight=weights,
+            from_logits=logits)
+        rows[row_key("SigmoidFocalCrossentropy", labels)] = make(
+            losses.SigmoidFocalCrossentropy, from_logits=logits)
+    rows["AsymmetricLoss [multi-hot]"] = make(losses.AsymmetricLoss)
+    rows["DistributionBalancedLoss [multi-hot]"] = make(
+        losses.DistributionBalancedLoss, label_counts=label_counts,
+        num_samples=int(np.sum(label_counts)) * 4)
+    rows.update(_peer_factories(weights))
+    return rows
 
 
 def _peer_factories(weights):
-    """Peer losses of the current backend: name -> constructor of f(y, z).
+    """Peer losses of the current backend: row key -> constructor of f(y, z).
 
     torchvision is not needed: its `sigmoid_focal_loss` is five lines of torch
     (torchvision/ops/focal_loss.py), written out here with its defaults
@@ -149,8 +195,8 @@ def _peer_factories(weights):
         import torch
         import torch.nn.functional as F  # noqa: N812
 
-        def cross_entropy():
-            weight = torch.tensor(weights, dtype=torch.float32)
+        def cross_entropy(weighted):
+            weight = torch.tensor(weights, dtype=torch.float32) if weighted else None
             return lambda y, z: F.cross_entropy(z, y.long(), weight=weight)
 
         def bce():
@@ -168,209 +214,365 @@ def _peer_factories(weights):
                 return value.mean()
             return loss
 
-        return {"torch F.cross_entropy(weight=)": cross_entropy,
-                "torch F.binary_cross_entropy_with_logits(pos_weight=)": bce,
-                "torchvision sigmoid_focal_loss formula": sigmoid_focal}
+        return {
+            "torch F.cross_entropy [ids]": lambda: cross_entropy(False),
+            "torch F.cross_entropy(weight=) [ids]": lambda: cross_entropy(True),
+            "torch F.binary_cross_entropy_with_logits(pos_weight=) [multi-hot]": bce,
+            "torchvision sigmoid_focal_loss formula [multi-hot]": sigmoid_focal,
+        }
     if backend == "jax":
         try:
             import optax
         except ImportError:
             return {}
         return {
-            "optax softmax_cross_entropy": lambda: (
+            "optax softmax_cross_entropy [one-hot]": lambda: (
                 lambda y, z: optax.softmax_cross_entropy(z, y).mean()),
-            "optax sigmoid_focal_loss": lambda: (
+            "optax softmax_cross_entropy_with_integer_labels [ids]": lambda: (
+                lambda y, z: optax.softmax_cross_entropy_with_integer_labels(
+                    z, y).mean()),
+            "optax sigmoid_binary_cross_entropy [multi-hot]": lambda: (
+                lambda y, z: optax.sigmoid_binary_cross_entropy(z, y).mean()),
+            "optax sigmoid_focal_loss [multi-hot]": lambda: (
                 lambda y, z: optax.sigmoid_focal_loss(z, y, alpha=0.25,
                                                       gamma=2.0).mean()),
         }
     return {}
 
 
+def _activation(labels):
+    """The activation a `[..., probs]` row applies to the logits, else None."""
+    from keras import ops
+
+    if "probs" not in labels:
+        return None
+    return ops.sigmoid if labels.startswith("multi-hot") else ops.softmax
+
+
+def _torch_peak_bytes(run):
+    """Largest memory allocated by `run()` above what existed before it."""
+    from torch._C._profiler import _EventType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    sizes = []
+
+    def walk(node):
+        if node.tag == _EventType.Allocation:
+            sizes.append((node.start_time_ns, node.extra_fields.alloc_size))
+        for child in node.children:
+            walk(child)
+
+    for root in prof.profiler.kineto_results.experimental_event_tree():
+        walk(root)
+    total = peak = 0
+    for _, size in sorted(sizes):
+        total += size
+        peak = max(peak, total)
+    return peak
+
+
 def _step_builder(backend):
-    """Returns make(loss, y, z) -> a zero-argument function running one step."""
+    """Returns make(loss, y, z, act) -> (run, peak bytes or None)."""
     if backend == "jax":
         import jax
 
-        def make(loss, y, z):
-            step = jax.jit(jax.value_and_grad(lambda logits, labels: loss(labels,
-                                                                           logits)))
-            return lambda: jax.block_until_ready(step(z, y))
+        def make(loss, y, z, act):
+            def value(logits, labels):
+                return loss(labels, logits if act is None else act(logits))
+
+            jitted = jax.jit(jax.value_and_grad(value))
+            compiled = jitted.lower(z, y).compile()
+            try:
+                stats = compiled.memory_analysis()
+                peak = stats.temp_size_in_bytes + stats.output_size_in_bytes
+            except Exception:  # not every jax build exposes it
+                peak = None
+            return (lambda: jax.block_until_ready(compiled(z, y))), peak
         return make
     if backend == "tensorflow":
         import tensorflow as tf
 
-        def make(loss, y, z):
+        def make(loss, y, z, act):
             @tf.function(jit_compile=True)
             def step(logits, labels):
                 with tf.GradientTape() as tape:
                     tape.watch(logits)
-                    value = loss(labels, logits)
+                    value = loss(labels, logits if act is None else act(logits))
                 return value, tape.gradient(value, logits)
 
             def run():
                 value, grad = step(z, y)
                 value.numpy()
                 return grad
-            return run
+            return run, None
         return make
     import torch
 
-    def make(loss, y, z):
+    def make(loss, y, z, act):
         def run():
             logits = z.detach().requires_grad_(True)
-            value = loss(y, logits)
+            value = loss(y, logits if act is None else act(logits))
             (grad,) = torch.autograd.grad(value, logits)
-            if grad.is_cuda:
-                torch.cuda.synchronize()
             return grad
-        return run
+        return run, "torch"
     return make
 
 
-def worker(args):
-    """Times every row on the current backend; prints one JSON line."""
+def copy_bandwidth(megabytes=256, repeats=5):
+    """Bytes read + written per second by `np.copyto` of a large float32 array."""
+    import numpy as np
+
+    src = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(repeats))
+    return 2 * src.nbytes / best
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def floor_bytes(labels, batch, classes):
+    """Bytes the loss + gradient must move at least: logits, labels, gradient."""
+    dense = batch * classes * 4
+    return 2 * dense + (batch * 4 if labels == "ids" else dense)
+
+
+def measure(shapes, repeats, warmup, rows=None, memory=True):
+    """Times every row on the current backend: a JSON-ready dict."""
     import keras
     import numpy as np
 
     backend = keras.backend.backend()
-    rng = np.random.default_rng(0)
-    n, c = args.batch, args.classes
-    logits = (rng.normal(size=(n, c)) * 2.0).astype("float32")
-    ids = rng.integers(0, c, size=n)
-    labels = {
-        "ids": ids.astype("int32"),
-        "one-hot": np.eye(c, dtype="float32")[ids],
-        "multi-hot": (rng.random((n, c)) < 0.01).astype("float32"),
-    }
-    z = keras.ops.convert_to_tensor(logits)
-    tensors = {k: keras.ops.convert_to_tensor(v) for k, v in labels.items()}
+    out = {"backend": backend, "device": ", ".join(devices(backend)),
+           "load_start": os.getloadavg()[0], "shapes": {}}
+    if backend == "torch":
+        import torch
+
+        out["torch_threads"] = torch.get_num_threads()
+    out["copy_bandwidth"] = copy_bandwidth()
     make = _step_builder(backend)
-    factories = _factories(c)
-    steps, notes = {}, {}
-    for name, form in ROWS:
-        key = f"{name} [{form}]"
-        factory = factories.get(name)
-        if factory is None:
-            if not name.startswith(("torch", "optax")):
-                notes[key] = "not in kimbalance.losses"
-            elif name.startswith("optax") and backend == "jax":
-                notes[key] = "optax is not installed"
+    for batch, classes in shapes:
+        rng = np.random.default_rng(0)
+        logits = (rng.normal(size=(batch, classes)) * 2.0).astype("float32")
+        ids = rng.integers(0, classes, size=batch)
+        labels = {
+            "ids": ids.astype("int32"),
+            "one-hot": np.eye(classes, dtype="float32")[ids],
+            "multi-hot": (rng.random((batch, classes)) < 0.01).astype("float32"),
+        }
+        z = keras.ops.convert_to_tensor(logits)
+        tensors = {k: keras.ops.convert_to_tensor(v) for k, v in labels.items()}
+        factories = _factories(classes)
+        steps, peaks, notes = {}, {}, {}
+        for name, form in ROWS:
+            key = row_key(name, form)
+            if rows is not None and key not in rows:
+                continue
+            factory = factories.get(key)
+            if factory is None:
+                if name.startswith("optax") and backend == "jax":
+                    notes[key] = "optax is not installed"
+                continue
+            try:
+                run, peak = make(factory(), tensors[form.split(",")[0]], z,
+                                 _activation(form))
+                for _ in range(warmup):
+                    run()
+                if peak == "torch":
+                    peak = _torch_peak_bytes(run) if memory else None
+            except Exception as error:  # report, keep benchmarking the others
+                notes[key] = f"failed: {type(error).__name__}: {str(error)[:160]}"
+                continue
+            steps[key], peaks[key] = run, peak
+        times = {key: [] for key in steps}
+        for _ in range(repeats):
+            for key, run in steps.items():
+                times[key].append(_timed(run))
+        out["shapes"][f"{batch}x{classes}"] = {
+            "median_ms": {k: statistics.median(v) * 1e3 for k, v in times.items()},
+            "peak_mb": {k: None if v is None else v / 2**20 for k, v in peaks.items()},
+            "notes": notes,
+        }
+    out["load_end"] = os.getloadavg()[0]
+    return out
+
+
+def worker(args):
+    shapes = QUICK_SHAPES if args.quick else _parse_shapes(args.shapes)
+    print(json.dumps(measure(shapes, args.repeats, args.warmup)))
+
+
+def _parse_shapes(values):
+    return [tuple(int(v) for v in value.lower().split("x")) for value in values]
+
+
+# --- the table -------------------------------------------------------------------
+
+
+def _cell(shape_result, key):
+    if shape_result is None:
+        return "n/a"
+    ms = shape_result["median_ms"].get(key)
+    if ms is None:
+        return "failed" if key in shape_result["notes"] else "-"
+    base = shape_result["median_ms"].get(BASELINE)
+    ratio = f" ({ms / base:.2f}x)" if base else ""
+    return f"{ms:.1f}{ratio}"
+
+
+def _peak_cell(shape_result, key, backend):
+    if shape_result is None or key not in shape_result["median_ms"]:
+        return "-" if backend != "tensorflow" else "n/a"
+    peak = shape_result["peak_mb"].get(key)
+    return "n/a" if peak is None else f"{peak:.1f}" if peak < 10 else f"{peak:.0f}"
+
+
+def _target(key):
+    return 1.0 if key.endswith("[ids]") else TARGET
+
+
+def summary(backend, shape, result):
+    """One line: targets met and missed, peers, for one backend and shape."""
+    ms = result["median_ms"]
+    base = ms.get(BASELINE)
+    ours = [row_key(n, f) for n, f in ROWS if not n.startswith(PEER_PREFIXES)]
+    ours = [k for k in ours if k in ms]
+    if not base or not ours:
+        return f"- {backend} {shape}: no kimbalance rows measured."
+    met = [k for k in ours if ms[k] <= _target(k) * base]
+    missed = [f"{k} {ms[k] / base:.2f}x" for k in ours if k not in met]
+    peers = []
+    for key in ours:
+        for peer in PEERS.get(key, []):
+            if peer in ms:
+                mark = "ok" if ms[key] <= ms[peer] else "slower"
+                peers.append(f"{key} {ms[key] / ms[peer]:.2f}x of {peer} ({mark})")
+    return (f"- {backend} {shape}: met {len(met)} of {len(ours)}"
+            f" (`[ids]` rows <= 1.0x, others <= {TARGET}x); over: "
+            f"{'; '.join(missed) if missed else 'none'}. Against peers: "
+            f"{'; '.join(peers) if peers else 'none here'}.")
+
+
+def write_table(raw):
+    """Rebuilds losses.md from the per-backend entries of losses.json."""
+    results = raw["backends"]
+    shapes = []
+    for backend in BACKENDS:
+        for shape in results.get(backend, {}).get("shapes", {}):
+            if shape not in shapes:
+                shapes.append(shape)
+    bandwidths = [r["copy_bandwidth"] for r in results.values()]
+    bandwidth = max(bandwidths) if bandwidths else None
+    lines = [
+        "## losses",
+        "",
+        "Forward + gradient (w.r.t. the logits) of one loss value on float32 "
+        "logits: median of interleaved repeats (every row once per round) after "
+        "warm-up calls; in parentheses the time relative to "
+        "`keras.losses.CategoricalCrossentropy(from_logits=True)` (one-hot) on the "
+        "same backend and shape. jax: `jax.jit(jax.value_and_grad(...))`; "
+        "tensorflow: `tf.function(jit_compile=True)` + `GradientTape`; torch: "
+        "eager (`torch.compile` is too slow to compile here; eager is what "
+        "`model.fit` runs on torch by default). `[..., probs]` rows apply the "
+        "softmax (sigmoid for multi-hot) inside the step and pass probabilities "
+        "with `from_logits=False`.",
+        "",
+        "**The machine was shared with other jobs during these runs** (2 logical "
+        "CPUs; 1-minute load averages below, an idle machine reads ~0): the same "
+        "computation varies by up to ~30% between runs, so read ratios within "
+        "~0.2 of a target as ties.",
+        "",
+        f"- Machine: {raw.get('machine', '?')}",
+        f"- Versions: {_versions_line()}",
+    ]
+    for backend in BACKENDS:
+        result = results.get(backend)
+        if not result:
+            lines.append(f"- {backend}: not run yet")
             continue
-        try:
-            step = make(factory(), tensors[form], z)
-            for _ in range(args.warmup):
-                step()
-        except Exception as error:  # report, keep benchmarking the others
-            notes[key] = f"failed: {type(error).__name__}: {str(error)[:120]}"
-            continue
-        steps[key] = step
-    times = {key: [] for key in steps}
-    for _ in range(args.repeats):
-        for key, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[key].append(time.perf_counter() - start)
-    medians = {key: statistics.median(values) * 1e3 for key, values in times.items()}
-    print(json.dumps({"backend": backend, "median_ms": medians, "notes": notes,
-                      "device": ", ".join(devices(backend))}))
+        threads = (f"; torch threads {result['torch_threads']}"
+                   if "torch_threads" in result else "")
+        lines.append(
+            f"- {backend}: `{result['command']}` on {result['date']}, "
+            f"{result['repeats']} repeats after {result['warmup']} warm-up calls; "
+            f"device {result['device']}{threads}; 1-minute load average "
+            f"{result['load_start']:.1f} at start, {result['load_end']:.1f} at end; "
+            f"np.copyto bandwidth {result['copy_bandwidth'] / 1e9:.1f} GB/s "
+            "(read + write)")
+    lines += [
+        "",
+        "Columns: `floor ms` is the memory-bandwidth floor, the time to read the "
+        "logits and labels and write the gradient once (4-byte floats; int32 ids) "
+        "at the fastest copy bandwidth measured in these runs"
+        + (f" ({bandwidth / 1e9:.1f} GB/s)" if bandwidth else "")
+        + "; `peak MB`: torch, the most memory the step allocated above what "
+        "existed before it (`torch.profiler`, `profile_memory=True`); jax, the "
+        "compiled step's temporary + output buffers "
+        "(`jax.jit(...).lower(...).compile().memory_analysis()`); tensorflow "
+        "n/a: TensorFlow has no peak-memory API on CPU "
+        "(`tf.config.experimental.get_memory_info` reads 0 there) and the "
+        "XLA-compiled function exposes no memory analysis. The logits (and the "
+        "labels) are inputs and not counted; the gradient is.",
+    ]
+    for shape in shapes:
+        batch, classes = (int(v) for v in shape.split("x"))
+        lines += ["", f"### ({batch}, {classes})", "",
+                  "| loss [labels] | floor ms | " + " | ".join(
+                      f"{b} ms (x CE) | {b} peak MB" for b in BACKENDS) + " |",
+                  "|---|---:|" + "---:|---:|" * len(BACKENDS)]
+        for name, form in ROWS:
+            key = row_key(name, form)
+            per = [results.get(b, {}).get("shapes", {}).get(shape) for b in BACKENDS]
+            if not any(p and key in p["median_ms"] for p in per):
+                continue
+            moved = floor_bytes(form.split(",")[0], batch, classes)
+            floor = f"{moved / bandwidth * 1e3:.2g}" if bandwidth else "n/a"
+            cells = []
+            for backend, shape_result in zip(BACKENDS, per, strict=True):
+                cells += [_cell(shape_result, key),
+                          _peak_cell(shape_result, key, backend)]
+            lines.append(f"| {key} | {floor} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Labels: `[one-hot]` rows get the same one-hot labels as Keras' "
+        "CategoricalCrossentropy; `[ids]` rows the same labels as int class ids; "
+        "`[multi-hot]` rows independent labels with ~1% positives (the "
+        "`keras BinaryCrossentropy` / `BinaryFocalCrossentropy` rows are their "
+        "like-for-like references). Hyperparameters: long-tailed counts "
+        "(imbalance 100), balanced class weights, focal gamma 2 and alpha 0.25 "
+        "(Keras' defaults), ASL and DB at their defaults. Fused (closed-form "
+        "gradient, `kimbalance/losses/_fused.py`): the dense-label rows from logits "
+        "of every loss; class ids and `[..., probs]` rows use autodiff.",
+        "",
+        f"Targets (issue #13): every kimbalance loss within {TARGET}x of Keras CE "
+        "on every backend, class-id paths within 1.0x, and no kimbalance loss "
+        "slower than the peer that computes the same thing (Keras focal for "
+        "FocalCrossentropy [one-hot]; on torch F.cross_entropy(weight=), "
+        "F.binary_cross_entropy_with_logits(pos_weight=) and torchvision's sigmoid "
+        "focal formula; on jax optax's sigmoid_focal_loss). A `-` cell: no such "
+        "peer on that backend.",
+    ]
+    for shape in shapes:
+        for backend in BACKENDS:
+            shape_result = results.get(backend, {}).get("shapes", {}).get(shape)
+            if shape_result is None:
+                continue
+            lines.append(summary(backend, shape, shape_result))
+            for key, note in shape_result["notes"].items():
+                lines.append(f"  - {key}: {note}")
+    text = "\n".join(lines) + "\n"
+    return text
 
 
 def _versions_line():
     return ", ".join(f"{name} {version or '(not installed)'}"
                      for name, version in package_versions().items())
-
-
-def _cell(result, key, baseline_key):
-    if result is None:
-        return "n/a"
-    ms = result["median_ms"].get(key)
-    if ms is None:
-        return "skipped"
-    base = result["median_ms"].get(baseline_key)
-    ratio = f" ({ms / base:.2f}x)" if base else ""
-    return f"{ms:.1f}{ratio}"
-
-
-def write_table(results, args, command, machine):
-    keys = [f"{name} [{form}]" for name, form in ROWS]
-    base_key = f"{BASELINE} [one-hot]"
-    header = "| loss [labels] | " + " | ".join(
-        f"{b} ms (x Keras CE)" for b in BACKENDS) + " |"
-    lines = [
-        "## losses",
-        "",
-        f"Forward + gradient (w.r.t. the logits) of one loss value on "
-        f"({args.batch}, {args.classes}) float32 logits: median of {args.repeats} "
-        f"interleaved repeats after {args.warmup} warm-up calls; in parentheses the "
-        f"time relative to `keras.losses.CategoricalCrossentropy(from_logits=True)` "
-        f"on the same backend. jax: `jax.jit(jax.value_and_grad(...))`; tensorflow: "
-        f"`tf.function(jit_compile=True)` + `GradientTape`; torch: eager "
-        f"(`torch.compile` is too slow to compile here; eager is what `model.fit` "
-        f"runs on torch by default).",
-        "",
-        f"- Command: `{command}`",
-        f"- Machine: {machine}",
-        "- Devices: " + ", ".join(
-            f"{b}: {results[b]['device']}" for b in BACKENDS if results.get(b)),
-        f"- Versions: {_versions_line()}",
-        f"- Date: {datetime.date.today().isoformat()}",
-        "",
-        header,
-        "|" + "---|" * (len(BACKENDS) + 1),
-    ]
-    for key in keys:
-        cells = [_cell(results.get(b), key, base_key) for b in BACKENDS]
-        lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Labels: `[one-hot]` rows get the same one-hot labels as Keras' "
-        "CategoricalCrossentropy; `[ids]` rows the same labels as int class ids "
-        "(our losses gather the label's log-probability instead of a dense "
-        f"product); `[multi-hot]` rows {args.classes} independent labels with ~1% "
-        "positives. "
-        "The binary / multi-label losses evaluate a sigmoid per logit, so the "
-        "`keras BinaryCrossentropy` / `BinaryFocalCrossentropy` rows are their "
-        "like-for-like references. Other "
-        "processes shared the machine: the same computation varies by up to ~30% "
-        "between runs, so read ratios within ~0.3 of a target as ties. "
-        "Fused (closed-form gradient, `kimbalance/losses/_fused.py`): the one-hot "
-        "rows of Weighted / LogitAdjusted / FocalCrossentropy, WeightedBinary and "
-        "SigmoidFocalCrossentropy, LDAMLoss, CDTLoss, AsymmetricLoss (stop-gradient "
-        "focusing), DistributionBalancedLoss. On torch the softmax "
-        "cross-entropy family keeps autodiff. Peak memory and the bandwidth floor "
-        "are not "
-        "measured yet.",
-        "",
-        f"Targets (issue #13): every kimbalance loss within {TARGET}x of Keras CE "
-        "on every backend, class-id paths within 1.0x, and no kimbalance loss "
-        "slower than the peer that computes the same thing (Keras focal for "
-        "FocalCrossentropy; on torch F.cross_entropy(weight=), "
-        "F.binary_cross_entropy_with_logits(pos_weight=) and torchvision's sigmoid "
-        "focal formula). Peer rows are empty on backends without that peer.",
-        f"- 1-minute load average at the end: {os.getloadavg()[0]:.1f}",
-    ]
-    for backend in BACKENDS:
-        result = results.get(backend)
-        if not result:
-            reason = args.failures.get(backend, "not requested with --backends")
-            lines.append(f"- {backend}: no result ({reason})")
-            continue
-        ms = result["median_ms"]
-        ours = [k for k in keys if not k.startswith(("keras", "torch", "optax"))
-                and k in ms]
-        met = [k for k in ours
-               if ms[k] <= (1.0 if k.endswith("[ids]") else TARGET) * ms[base_key]]
-        missed = [f"{k} {ms[k] / ms[base_key]:.2f}x" for k in ours if k not in met]
-        peers = [f"{k} {ms[k] / ms[PEERS[k]]:.2f}x of {PEERS[k]}"
-                 for k in ours if PEERS.get(k) in ms]
-        lines.append(f"- {backend}: met {len(met)} of {len(ours)}; over target: "
-                     f"{'; '.join(missed) if missed else 'none'}. Against peers: "
-                     f"{'; '.join(peers) if peers else 'none here'}.")
-        for key, note in result["notes"].items():
-            lines.append(f"  - {key}: {note}")
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text("\n".join(lines) + "\n")
-    return "\n".join(lines)
 
 
 def main():
@@ -380,35 +582,55 @@ def main():
                         help="worker mode: time this backend, print JSON")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS,
                         default=list(BACKENDS))
-    parser.add_argument("--batch", type=int, default=4096)
-    parser.add_argument("--classes", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--shapes", nargs="+", default=[f"{b}x{c}" for b, c in SHAPES],
+                        help="BATCHxCLASSES, e.g. 4096x1000")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run: shape {QUICK_SHAPES[0]}, 1 repeat, 1 "
+                        "warm-up; prints the table, writes nothing")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.warmup = 1, 1
     if args.backend:
         worker(args)
         return
     command = "python benchmarks/bench_losses.py " + " ".join(sys.argv[1:])
-    load = os.getloadavg()[0]
-    machine = f"{machine_description()}; 1-minute load average at start {load:.1f}"
-    results, args.failures = {}, {}
+    raw = {"backends": {}}
+    if RAW.exists() and not args.quick:
+        raw = json.loads(RAW.read_text())
+    raw["machine"] = machine_description()
+    failures = {}
     for backend in args.backends:
         print(f"--- {backend}", flush=True)
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-        proc = subprocess.run(
-            [sys.executable, __file__, "--backend", backend, "--batch",
-             str(args.batch), "--classes", str(args.classes), "--repeats",
-             str(args.repeats), "--warmup", str(args.warmup)],
-            env=env, capture_output=True, text=True, cwd=HERE.parent)
+        worker_args = [sys.executable, __file__, "--backend", backend, "--repeats",
+                       str(args.repeats), "--warmup", str(args.warmup), "--shapes",
+                       *args.shapes] + (["--quick"] if args.quick else [])
+        proc = subprocess.run(worker_args, env=env, capture_output=True, text=True,
+                              cwd=HERE.parent)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode or not lines:
-            args.failures[backend] = f"exit {proc.returncode}: {proc.stderr[-500:]}"
-            print(args.failures[backend], file=sys.stderr)
+            failures[backend] = f"exit {proc.returncode}: {proc.stderr[-800:]}"
+            print(failures[backend], file=sys.stderr)
             continue
-        results[backend] = json.loads(lines[-1])
-    print(write_table(results, args, command.strip(), machine))
-    if args.failures:
-        sys.exit(f"failed backends: {sorted(args.failures)}")
+        result = json.loads(lines[-1])
+        result.update(command=command.strip(), date=datetime.date.today().isoformat(),
+                      repeats=args.repeats, warmup=args.warmup)
+        raw["backends"][backend] = result
+    text = write_table(raw)
+    if not args.quick:
+        RAW.parent.mkdir(parents=True, exist_ok=True)
+        RAW.write_text(json.dumps(raw, indent=1, sort_keys=True) + "\n")
+        RESULT.write_text(text)
+    print(text)
+    if failures:
+        sys.exit(f"failed backends: {sorted(failures)}")
+    failed_rows = [key for result in raw["backends"].values()
+                   for shape in result["shapes"].values()
+                   for key, note in shape["notes"].items() if note.startswith("failed")]
+    if args.quick and failed_rows:
+        sys.exit(f"failed rows: {failed_rows}")
 
 
 if __name__ == "__main__":
