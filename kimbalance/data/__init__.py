@@ -1,10 +1,11 @@
-"""Datasets, imbalanced splits, statistics, samplers and the batch generator.
+"""Datasets, imbalance statistics, samplers, the batch generator, DataLoader collate.
 
 NumPy only (plus `keras.utils.PyDataset` for the generator): never `keras.ops`.
 """
 
 from kimbalance.data import (
     augment,
+    collate,
     datasets,
     generator,
     imbalance,
@@ -13,6 +14,7 @@ from kimbalance.data import (
     sharding,
 )
 from kimbalance.data.augment import *  # noqa: F403
+from kimbalance.data.collate import *  # noqa: F403
 from kimbalance.data.datasets import *  # noqa: F403
 from kimbalance.data.generator import *  # noqa: F403
 from kimbalance.data.imbalance import *  # noqa: F403
@@ -28,4 +30,5 @@ __all__ = [
     *generator.__all__,
     *augment.__all__,
     *mixing.__all__,
+    *collate.__all__,
 ]
