@@ -290,7 +290,7 @@ class ClassReport(keras.callbacks.Callback):
                                                  write_confusion_matrix)
         self.report = None
         self._csv_keys = None
-        self._writer = None
+        self._writer: EventFileWriter | None = None
 
     @property
     def tensorboard_run_dir(self) -> str | None:
@@ -307,7 +307,7 @@ class ClassReport(keras.callbacks.Callback):
                 os.remove(self.csv_path)
         if self.log_dir is not None:
             self._close_writer()
-            self._writer = EventFileWriter(self.tensorboard_run_dir)
+            self._writer = self._open_writer()
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._close_writer()
@@ -325,7 +325,7 @@ class ClassReport(keras.callbacks.Callback):
 
     def _write_summaries(self, epoch, scores):
         if self._writer is None:  # on_epoch_end called outside fit
-            self._writer = EventFileWriter(self.tensorboard_run_dir)
+            self._writer = self._open_writer()
         start = len(self.prefix)
         for key, value in scores.items():
             self._writer.add_scalar(f"epoch_{key[start:]}", value, epoch)
@@ -334,6 +334,13 @@ class ClassReport(keras.callbacks.Callback):
             self._writer.add_image("epoch_confusion_matrix",
                                    confusion_matrix_png(self.report), epoch)
         self._writer.flush()
+
+    def _open_writer(self) -> "EventFileWriter":
+        run_dir = self.tensorboard_run_dir
+        if run_dir is None:
+            raise invalid("log_dir", "a folder path to write TensorBoard files to",
+                          self.log_dir)
+        return EventFileWriter(run_dir)
 
     def _close_writer(self):
         if self._writer is not None:
