@@ -1,7 +1,8 @@
 """Backend-agnostic Keras model builders used by the recipes.
 
 Every builder returns a functional `keras.Model` that outputs **logits**
-(no softmax): compile it with losses that take `from_logits=True` (e.g.
+(no softmax; `small_unet` a logit map `(H, W, num_classes)`): compile it
+with losses that take `from_logits=True` (e.g.
 `keras.losses.SparseCategoricalCrossentropy(from_logits=True)` or
 `kimbalance.losses.FocalCrossentropy(from_logits=True)`); with
 `num_classes=1` the single output is the logit of the positive class
@@ -29,6 +30,7 @@ from keras import ops
 
 from kimbalance._api import export
 from kimbalance._validation import (
+    check_bool,
     check_choice,
     check_float,
     check_int,
@@ -37,9 +39,10 @@ from kimbalance._validation import (
 )
 from kimbalance.layers import CosineDense
 
-__all__ = ["small_cnn", "mlp", "resnet32"]
+__all__ = ["small_cnn", "mlp", "resnet32", "small_unet"]
 
 _CLASSIFIERS = ("dense", "cosine")
+_UPSAMPLING = ("transpose", "bilinear", "nearest")
 _CHANNELS_LAST = "channels_last"
 
 
@@ -233,6 +236,160 @@ def resnet32(input_shape=(32, 32, 3), num_classes=10, *, classifier="dense",
     outputs = _head(x, num_classes, classifier,
                     kernel_initializer=KaimingNormal(next(seeds)))
     return keras.Model(inputs, outputs, name=name)
+
+
+def small_unet(input_shape, num_classes, *, base_filters=16, depth=2,
+               upsampling="transpose", batch_norm=True, dropout=0.0,
+               preprocessing=None, seed=None, name="small_unet"):
+    """A small U-Net for semantic segmentation: a logit map per pixel.
+
+    The U-Net of Ronneberger et al. (2015), scaled down: `depth` encoder
+    levels, each two 3x3 convolutions (`"same"` padding, batch
+    normalisation unless `batch_norm=False`, ReLU) then 2x2 max pooling, the
+    filters doubling from `base_filters` at each level; a bottleneck block
+    with `base_filters * 2**depth` filters (dropout after it when `dropout`
+    > 0); then `depth` decoder levels, each an upsampling by 2 (a 2x2
+    stride-2 transposed convolution, or bilinear / nearest upsampling and a
+    3x3 convolution), the concatenation with the encoder output of the same
+    resolution (the skip connection) and two 3x3 convolutions; and a 1x1
+    convolution to `num_classes` logits. The output has the input's height
+    and width: `(batch, H, W, num_classes)`; with `num_classes=1` it is the
+    logit of the foreground (`keras.losses.BinaryCrossentropy(
+    from_logits=True)`).
+
+    H and W must be divisible by `2**depth` (each pooling halves them and
+    each upsampling doubles them back); `None` sides build a fully
+    convolutional model that takes any such size. Kernels are Kaiming-normal
+    drawn with NumPy from `seed` (as `resnet32`), so one seed gives the same
+    initial network on torch, jax and tensorflow.
+
+    Args:
+        input_shape: `(height, width, channels)`, or `(height, width)` for
+            grayscale images (a channel axis is added); sides divisible by
+            `2**depth`, or `None` (with a channel count: `(None, None, 1)`).
+        num_classes: number of output logits per pixel (1 for a binary
+            sigmoid head).
+        base_filters: int in [1, 1024], the filters of the first level.
+        depth: int in [1, 6], the number of poolings (and upsamplings).
+        upsampling: `"transpose"` (`Conv2DTranspose`, learned), `"bilinear"`
+            or `"nearest"` (`UpSampling2D` then a 3x3 convolution).
+        batch_norm: bool, batch normalisation after every 3x3 convolution
+            (the convolutions then have no bias).
+        dropout: dropout rate after the bottleneck, in [0, 1).
+        preprocessing: `None`, a Keras layer or a list of layers applied to
+            the input first (e.g. `keras.layers.Rescaling(1 / 255)`).
+        seed: int seed of the initial kernels; by default one is drawn from
+            NumPy's global generator, which `keras.utils.set_random_seed`
+            seeds.
+        name: the model name.
+
+    Returns:
+        A `keras.Model` mapping `(batch, H, W, channels)` images to
+        `(batch, H, W, num_classes)` logits.
+
+    Raises:
+        ValueError: for a bad shape (naming `input_shape`, including sides
+            not divisible by `2**depth`), class count, `base_filters`,
+            `depth`, `upsampling`, `batch_norm`, dropout rate, seed or
+            preprocessing layer.
+
+    Examples:
+
+    >>> model = small_unet((32, 32, 1), 3, base_filters=8, depth=2, seed=0)
+    >>> model.output_shape, model.count_params()
+    ((None, 32, 32, 3), 29819)
+    >>> logits = model(np.zeros((2, 32, 32, 1), "float32"))
+    >>> tuple(logits.shape)
+    (2, 32, 32, 3)
+    >>> any_size = small_unet((None, None, 3), 2, depth=3, seed=0)
+    >>> any_size.output_shape
+    (None, None, None, 2)
+
+    References:
+        Ronneberger, O., Fischer, P. and Brox, T. "U-Net: Convolutional
+        networks for biomedical image segmentation." MICCAI 2015.
+    """
+    depth = check_int("depth", depth, low=1, high=6)
+    shape = _check_unet_shape(input_shape, depth)
+    num_classes = check_num_classes(num_classes, allow_none=False)
+    base_filters = check_int("base_filters", base_filters, low=1, high=1024)
+    check_choice("upsampling", upsampling, _UPSAMPLING)
+    batch_norm = check_bool("batch_norm", batch_norm)
+    dropout = check_float("dropout", dropout, low=0.0, high=1.0,
+                          high_inclusive=False)
+    _check_name(name)
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1))
+    seeds = iter(range(check_int("seed", seed, low=0), seed + 8 * depth + 8))
+    inputs = keras.Input(shape, name="images")
+    x = _preprocess(inputs, preprocessing)
+    if len(shape) == 2:
+        x = keras.layers.Reshape((*shape, 1))(x)
+    skips = []
+    for level in range(depth):
+        x = _unet_block(x, base_filters * 2**level, f"enc{level}", batch_norm, seeds)
+        skips.append(x)
+        x = keras.layers.MaxPooling2D(2, data_format=_CHANNELS_LAST,
+                                      name=f"enc{level}_pool")(x)
+    x = _unet_block(x, base_filters * 2**depth, "bottleneck", batch_norm, seeds)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="bottleneck_dropout")(x)
+    for level in reversed(range(depth)):
+        filters = base_filters * 2**level
+        if upsampling == "transpose":
+            x = keras.layers.Conv2DTranspose(
+                filters, 2, strides=2, kernel_initializer=KaimingNormal(next(seeds)),
+                data_format=_CHANNELS_LAST, name=f"dec{level}_up")(x)
+        else:
+            x = keras.layers.UpSampling2D(2, interpolation=upsampling,
+                                          data_format=_CHANNELS_LAST,
+                                          name=f"dec{level}_upsample")(x)
+            x = keras.layers.Conv2D(
+                filters, 3, padding="same", activation="relu",
+                kernel_initializer=KaimingNormal(next(seeds)),
+                data_format=_CHANNELS_LAST, name=f"dec{level}_up")(x)
+        x = keras.layers.Concatenate(axis=-1, name=f"dec{level}_skip")(
+            [skips[level], x])
+        x = _unet_block(x, filters, f"dec{level}", batch_norm, seeds)
+    outputs = keras.layers.Conv2D(
+        num_classes, 1, kernel_initializer=KaimingNormal(next(seeds)),
+        data_format=_CHANNELS_LAST, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _unet_block(x, filters, prefix, batch_norm, seeds):
+    for j in (1, 2):
+        x = keras.layers.Conv2D(
+            filters, 3, padding="same", use_bias=not batch_norm,
+            kernel_initializer=KaimingNormal(next(seeds)),
+            data_format=_CHANNELS_LAST, name=f"{prefix}_conv{j}")(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"{prefix}_bn{j}")(x)
+        x = keras.layers.ReLU(name=f"{prefix}_relu{j}")(x)
+    return x
+
+
+def _check_unet_shape(input_shape, depth):
+    sides_ok = isinstance(input_shape, list | tuple) and len(input_shape) in (2, 3)
+    if sides_ok:
+        sides, channels = input_shape[:2], input_shape[2:]
+        sides_ok = all(side is None or (
+            isinstance(side, numbers.Integral) and not isinstance(side, bool)
+            and side >= 1) for side in sides) and all(
+            isinstance(c, numbers.Integral) and not isinstance(c, bool) and c >= 1
+            for c in channels)
+    if not sides_ok:
+        raise invalid("input_shape", "(height, width, channels) or (height, width) "
+                      "with positive int (or None) sides and a positive int "
+                      "channel count", input_shape)
+    if len(input_shape) == 2 and None in input_shape:
+        raise invalid("input_shape", "int sides for a grayscale (height, width) "
+                      "shape; pass (None, None, 1) for any size", input_shape)
+    factor = 2**depth
+    if any(side is not None and side % factor for side in input_shape[:2]):
+        raise invalid("input_shape", f"height and width divisible by 2**depth = "
+                      f"{factor} (depth={depth}), or None", input_shape)
+    return tuple(None if side is None else int(side) for side in input_shape)
 
 
 @export
