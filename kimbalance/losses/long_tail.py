@@ -18,6 +18,10 @@ from kimbalance.losses._common import (
     KimbalanceLoss,
     categorical_targets,
     check_labels,
+    class_nll,
+    is_label_column,
+    is_sparse_labels,
+    sparse_ids,
     to_float32,
 )
 from kimbalance.losses._fused import softmax_crossentropy
@@ -97,10 +101,12 @@ def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
     `losses.py`). One-hot / soft labels `t` use `z - m * t` and the weight
     `sum_c t_c w_c`, which is the same for one-hot rows.
 
-    On jax and tensorflow, value and gradient come from one fused pass
-    (closed-form gradient, `keras.ops.custom_gradient`; gradients of
-    gradients are not supported); on torch, whose eager autodiff has a
-    one-kernel log-softmax backward, plain autodiff.
+    Class ids take the label's log-probability by a gather (plain autodiff,
+    no one-hot floats) on every backend. One-hot / soft labels: on jax and
+    tensorflow, value and gradient come from one fused pass (closed-form
+    gradient, `keras.ops.custom_gradient`; gradients of gradients are not
+    supported); on torch, whose eager autodiff has a one-kernel log-softmax
+    backward, plain autodiff.
 
     Args:
         y_true: class ids (N,) or (N, 1), or one-hot / soft labels (N, C).
@@ -145,8 +151,24 @@ def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
     _check_width("class_counts", counts, y_pred)
     check_labels(y_true, y_pred, "distribution")
     y_true = ops.convert_to_tensor(y_true)
-    targets, _ = categorical_targets(y_true, y_pred)
     margins = ops.convert_to_tensor(_ldam_margins(counts, max_margin), y_pred.dtype)
+    if is_sparse_labels(y_true, y_pred) and y_pred.shape[-1] is not None:
+        # Class ids: s * z - s * m_y at the label column, then a log-softmax
+        # gather (`class_nll`): no one-hot floats, autodiff of few passes.
+        labels, _ = sparse_ids(y_true, y_pred, None)
+        # Rounded as the dense form: s * z - (s * m)_y at the label column.
+        label_shift = ops.expand_dims(ops.take(margins * scale, labels), -1)
+        # The shift is label-only (a `where` on constants): autodiff sees one
+        # subtraction, not a `where` (whose backward takes two passes).
+        shift = ops.where(is_label_column(labels, y_pred.shape[-1]), label_shift,
+                          0.0)
+        moved = y_pred * scale - shift
+        loss = class_nll(moved, labels)
+        if weights is not None:
+            loss = loss * ops.take(ops.convert_to_tensor(weights, y_pred.dtype),
+                                   labels)
+        return loss
+    targets, _ = categorical_targets(y_true, y_pred)
     # CE(s * (z - m * t)), one fused pass (see `_fused.softmax_crossentropy`).
     factor = None
     if weights is not None:
@@ -165,10 +187,12 @@ def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
     classes get larger temperatures during training: `CE(z / a, y)`. At test
     time use the plain logits `z`. Works on logits only.
 
-    On jax and tensorflow, value and gradient come from one fused pass
-    (closed-form gradient, `keras.ops.custom_gradient`; gradients of
-    gradients are not supported); on torch, whose eager autodiff has a
-    one-kernel log-softmax backward, plain autodiff.
+    Class ids take the label's log-probability by a gather (plain autodiff,
+    no one-hot floats) on every backend. One-hot / soft labels: on jax and
+    tensorflow, value and gradient come from one fused pass (closed-form
+    gradient, `keras.ops.custom_gradient`; gradients of gradients are not
+    supported); on torch, whose eager autodiff has a one-kernel log-softmax
+    backward, plain autodiff.
 
     Args:
         y_true: class ids (N,) or (N, 1), or one-hot / soft labels (N, C).
@@ -204,10 +228,14 @@ def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
     _check_width("class_counts", counts, y_pred)
     check_labels(y_true, y_pred, "distribution")
     y_true = ops.convert_to_tensor(y_true)
-    targets, _ = categorical_targets(y_true, y_pred)
-    # CE(z / a), one fused pass (see `_fused.softmax_crossentropy`).
     inverse_temperatures = ops.convert_to_tensor(
         (counts.max() / counts) ** -gamma, y_pred.dtype)
+    if is_sparse_labels(y_true, y_pred):
+        # Class ids: a log-softmax gather of z / a (`class_nll`).
+        labels, _ = sparse_ids(y_true, y_pred, None)
+        return class_nll(y_pred * inverse_temperatures, labels)
+    targets, _ = categorical_targets(y_true, y_pred)
+    # CE(z / a), one fused pass (see `_fused.softmax_crossentropy`).
     return softmax_crossentropy(targets, y_pred, scale=inverse_temperatures)
 
 
