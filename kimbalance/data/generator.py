@@ -317,8 +317,9 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
     None}` (a tuple with one entry per output also works for a tuple `y`).
     Batches are `(x, y_dict, sample_weight_dict)` (tuples for a tuple `y`),
     as Keras' `fit` takes them for multi-output models; an output without
-    class weights gets ones (Keras needs every output's weight once any is
-    given), per sample or per pixel.
+    class weights gets ones, per sample or per pixel (Keras 3 needs every
+    output's weight once any is given: a missing key is a KeyError on every
+    backend, and a None weight fails on TensorFlow).
 
     Args:
         x: the inputs: a NumPy array, a `numpy.memmap`, an on-disk array with

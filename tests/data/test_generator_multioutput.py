@@ -138,6 +138,62 @@ def _as_dict_model(model):
     return keras.Model(model.inputs, {"head_a": outputs[0], "head_b": outputs[1]})
 
 
+def test_fit_segmentation_and_classification_heads_with_pixel_weights():
+    """A mask head weighted per pixel next to an unweighted label head."""
+    rng = np.random.default_rng(2)
+    images = rng.normal(size=(16, 4, 4, 2)).astype(np.float32)
+    masks = np.zeros((16, 4, 4), dtype=np.int32)
+    masks[:4, :2, :2] = 1
+    labels = (masks.max(axis=(1, 2)) > 0).astype(np.int32)
+    inputs = keras.Input((4, 4, 2))
+    seg = keras.layers.Conv2D(2, 1, name="seg")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    cls = keras.layers.Dense(2, name="cls")(pooled)
+    model = keras.Model(inputs, {"seg": seg, "cls": cls})
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0),
+                  loss={"seg": ce, "cls": ce})
+    gen = BalancedBatchGenerator(images, {"seg": masks, "cls": labels},
+                                 sampling_target="seg", sampler="instance",
+                                 class_weight={"seg": "balanced"}, batch_size=16)
+    history = model.fit(gen, epochs=1, verbose=0)
+    xb, yb, wb = gen[0]
+    out = model(xb)
+
+    def ce_np(logits, ids):
+        logits = keras.ops.convert_to_numpy(logits).astype(np.float64)
+        log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        return -np.take_along_axis(log_probs, ids[..., None].astype(int), -1)[..., 0]
+
+    want = (np.mean(wb["seg"] * ce_np(out["seg"], yb["seg"]))
+            + np.mean(ce_np(out["cls"], yb["cls"])))
+    np.testing.assert_allclose(history.history["loss"][0], want, rtol=1e-5)
+
+
+def test_shards_split_the_unsharded_epoch_with_two_outputs():
+    y = {"head_a": YA, "head_b": YB}
+    whole = BalancedBatchGenerator(X, y, sampling_target="head_a", batch_size=12,
+                                   class_weight={"head_b": "balanced"}, seed=5)
+    shards = [BalancedBatchGenerator(X, y, sampling_target="head_a", batch_size=4,
+                                     class_weight={"head_b": "balanced"}, seed=5,
+                                     num_shards=3, shard_index=s) for s in range(3)]
+    assert {len(s) for s in shards} == {len(whole)}
+    for step in range(len(whole) - 1):
+        parts = [s.batch_indices(step) for s in shards]
+        np.testing.assert_array_equal(np.sort(np.concatenate(parts)),
+                                      np.sort(whole.batch_indices(step)))
+        # Stratified by the sampling target's classes: floor or ceil of g / 3.
+        global_counts = np.bincount(YA[whole.batch_indices(step)], minlength=3)
+        for shard, idx in zip(shards, parts, strict=True):
+            counts = np.bincount(YA[idx], minlength=3)
+            assert np.all(np.abs(counts - global_counts / 3) < 1)
+            _, yb, wb = shard[step]
+            np.testing.assert_array_equal(yb["head_b"], YB[idx])
+            np.testing.assert_array_equal(
+                wb["head_b"], whole.class_weight["head_b"][YB[idx, 0].astype(int)]
+                .astype(np.float32))
+
+
 @settings(max_examples=15)
 @given(st.integers(0, 10**6), st.sampled_from(["over", "under", "instance"]),
        st.integers(1, 9))
