@@ -7,10 +7,13 @@ The backend frameworks (torch, jax, tensorflow) are imported only inside
 loads TensorFlow.
 """
 
+from __future__ import annotations
+
 import importlib.metadata
 import os
 import pathlib
 import platform
+from collections.abc import Iterable
 
 import keras
 import numpy as np
@@ -37,7 +40,7 @@ _DISTRIBUTIONS = {
 }
 
 
-def devices(backend=None):
+def devices(backend: str | None = None) -> list[str]:
     """The accelerator / CPU devices `backend` sees, as short strings.
 
     Imports the backend's framework (only that one).
@@ -76,7 +79,8 @@ def devices(backend=None):
     return [d.name for d in gpus] or ["cpu"]
 
 
-def package_versions(names=("keras", "torch", "jax", "tensorflow")):
+def package_versions(names: Iterable[str] = ("keras", "torch", "jax", "tensorflow"),
+                     ) -> dict[str, str | None]:
     """Installed versions from the package metadata (nothing is imported).
 
     Examples:
@@ -84,7 +88,7 @@ def package_versions(names=("keras", "torch", "jax", "tensorflow")):
     >>> package_versions(["keras"])["keras"] == keras.__version__
     True
     """
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in names:
         versions[name] = None
         for dist in _DISTRIBUTIONS.get(name, (name,)):
@@ -96,7 +100,7 @@ def package_versions(names=("keras", "torch", "jax", "tensorflow")):
     return versions
 
 
-def cpu_model():
+def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo on Linux), else the platform's."""
     name = platform.processor() or platform.machine()
     try:
@@ -108,7 +112,7 @@ def cpu_model():
     return name
 
 
-def backend_info():
+def backend_info() -> dict[str, object]:
     """The active backend, its version, devices and the host (for tables).
 
     Examples:
@@ -128,7 +132,7 @@ def backend_info():
     }
 
 
-def machine_description():
+def machine_description() -> str:
     """One line for a benchmark table: CPU, cores, OS and package versions.
 
     Examples:

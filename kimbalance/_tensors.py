@@ -10,8 +10,11 @@ The backend modules are looked up in `sys.modules`, never imported: a tensor
 of a framework that is not loaded cannot be passed in.
 """
 
+from __future__ import annotations
+
 import numbers
 import sys
+from typing import Any
 
 import keras
 import numpy as np
@@ -21,7 +24,7 @@ from keras import ops
 HOST_TYPES = (np.ndarray, np.generic, list, tuple, numbers.Number)
 
 
-def is_concrete(value):
+def is_concrete(value: Any) -> bool:
     """Whether `value`'s numbers can be read now (not traced / symbolic).
 
     NumPy arrays, lists and Python numbers are concrete. A backend tensor is
@@ -46,7 +49,7 @@ def is_concrete(value):
     return True
 
 
-def concrete_values(value):
+def concrete_values(value: Any) -> np.ndarray | None:
     """`value` as a NumPy array when its values are known now, else None."""
     if isinstance(value, np.ndarray):
         return value

@@ -33,7 +33,13 @@ from kimbalance._validation import (
     invalid,
     parse_targets,
 )
-from kimbalance.evaluation import check_decision_threshold, evaluate, predict_batches
+from kimbalance.evaluation import (
+    EvaluationReport,
+    MultiLabelReport,
+    check_decision_threshold,
+    evaluate,
+    predict_batches,
+)
 from kimbalance.plots import plot_confusion_matrix
 from kimbalance.weights import SCHEMES, resolve_class_weight
 
@@ -288,7 +294,7 @@ class ClassReport(keras.callbacks.Callback):
         self.log_dir = log_dir
         self.write_confusion_matrix = check_bool("write_confusion_matrix",
                                                  write_confusion_matrix)
-        self.report = None
+        self.report: EvaluationReport | MultiLabelReport | None = None
         self._csv_keys = None
         self._writer: EventFileWriter | None = None
 

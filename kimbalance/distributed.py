@@ -48,10 +48,14 @@ This module imports no framework at import time; each helper imports the one
 it is asked to use.
 """
 
+from __future__ import annotations
+
 import json
 import numbers
 import os
 import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -197,7 +201,8 @@ def _tf_config_cluster():
                   "servers read no training shard)", text)
 
 
-def shard_arguments(engine="auto", *, input_context=None):
+def shard_arguments(engine: str = "auto", *,
+                    input_context: Any = None) -> dict[str, int]:
     """The `num_shards` / `shard_index` of this process, read from the engine.
 
     Pass the result to `BalancedBatchGenerator(..., **shard_arguments())` so
@@ -283,7 +288,7 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def local_replica_count(distribution=None):
+def local_replica_count(distribution: Any = None) -> int:
     """The number of data-parallel replicas (devices) this process feeds.
 
     Args:
@@ -317,7 +322,8 @@ def local_replica_count(distribution=None):
 # How big is my batch -------------------------------------------------------
 
 
-def shard_batch_size(global_batch_size, *, num_shards=1, local_replicas=1):
+def shard_batch_size(global_batch_size: int, *, num_shards: int = 1,
+                     local_replicas: int = 1) -> int:
     """The per-shard (per-process) batch size for a global batch size.
 
     The global batch is split into `num_shards` equal shard batches, and each
@@ -370,9 +376,10 @@ multiple of num_shards * local_replicas = 4 * 1 = 4...
     return global_batch_size // num_shards
 
 
-def sharded_generator(x, y, *, global_batch_size, distribution=None,
-                      engine="auto", num_shards=None, shard_index=None,
-                      **generator_kwargs):
+def sharded_generator(x: Any, y: Any, *, global_batch_size: int,
+                      distribution: Any = None, engine: str = "auto",
+                      num_shards: int | None = None, shard_index: int | None = None,
+                      **generator_kwargs: Any) -> BalancedBatchGenerator:
     """This process's `BalancedBatchGenerator` for a data-parallel run.
 
     Reads the shard from the engine (`shard_arguments`), the number of local
@@ -488,8 +495,10 @@ def _batches_as_tf_dataset(generator, repeat):
     return dataset.repeat() if repeat else dataset
 
 
-def tf_distributed_dataset(strategy, x, y, *, global_batch_size, repeat=True,
-                           initial_epoch=0, **generator_kwargs):
+def tf_distributed_dataset(strategy: Any, x: Any, y: Any, *, global_batch_size: int,
+                           repeat: bool = True, initial_epoch: int = 0,
+                           **generator_kwargs: Any,
+                           ) -> tuple[Any, list[BalancedBatchGenerator]]:
     """A sharded, rebalanced distributed dataset for a `tf.distribute` strategy.
 
     Each input pipeline (one per worker of a `MultiWorkerMirroredStrategy`)
@@ -621,7 +630,8 @@ def _check_state(state, index, shape, states):
     return array
 
 
-def merge_metric_states(metric, states):
+def merge_metric_states(metric: keras.metrics.Metric,
+                        states: Sequence[Any]) -> float:
     """Sets a metric's confusion matrix to the sum of several replicas' states.
 
     Use it when the per-replica matrices arrive by any route (gathered files,
@@ -672,7 +682,8 @@ def merge_metric_states(metric, states):
     return float(metric.result())
 
 
-def all_reduce_metrics(metrics, *, engine="auto"):
+def all_reduce_metrics(metrics: Iterable[keras.metrics.Metric], *,
+                       engine: str = "auto") -> dict[str, float]:
     """Sums kimbalance metrics' confusion matrices over all processes, in place.
 
     Call it on every process at the same point (end of an epoch or of an

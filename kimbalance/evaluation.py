@@ -33,11 +33,16 @@ follows the reference libraries exactly:
   `few_threshold` (Liu et al. 2019; Kang et al. 2020: 100 and 20).
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score
 
 from kimbalance._validation import (
@@ -121,16 +126,16 @@ class EvaluationReport:
     few_threshold: int = 20
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         """The number of classes C."""
         return int(self.support.shape[0])
 
     @property
-    def num_samples(self):
+    def num_samples(self) -> int:
         """The number of evaluated samples."""
         return int(self.support.sum())
 
-    def summary(self):
+    def summary(self) -> dict[str, float | None]:
         """The headline scores as a flat dict of floats (or `None`).
 
         Keys: `accuracy`, `balanced_accuracy`, `g_mean`, `macro_f1`,
@@ -256,11 +261,11 @@ class MultiLabelReport:
     class_names: list = field(default_factory=list)
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         """The number of labels L."""
         return int(self.support.shape[0])
 
-    def summary(self):
+    def summary(self) -> dict[str, float]:
         """The headline scores as a flat dict of floats.
 
         Keys: `macro_f1`, `micro_f1`, `mean_average_precision`.
@@ -310,10 +315,14 @@ class MultiLabelReport:
         return "\n".join(lines)
 
 
-def evaluate(model_or_predictions, x=None, y=None, *, class_counts=None,
-             class_names=None, num_classes=None, batch_size=256, from_logits=False,
-             threshold=0.5, many_threshold=100, few_threshold=20, multi_label=None,
-             confusion_matrix="auto"):
+def evaluate(model_or_predictions: Any, x: Any = None, y: Any = None, *,
+             class_counts: ArrayLike | None = None,
+             class_names: Sequence[str] | None = None,
+             num_classes: int | None = None, batch_size: int = 256,
+             from_logits: bool = False, threshold: float = 0.5,
+             many_threshold: int = 100, few_threshold: int = 20,
+             multi_label: bool | None = None, confusion_matrix: bool | str = "auto",
+             ) -> EvaluationReport | MultiLabelReport:
     """Evaluates a classifier with the scores that class imbalance needs.
 
     Two ways in:
@@ -477,7 +486,7 @@ def evaluate(model_or_predictions, x=None, y=None, *, class_counts=None,
                               confusion_matrix=confusion_matrix)
 
 
-def check_decision_threshold(threshold, name="threshold"):
+def check_decision_threshold(threshold: float, name: str = "threshold") -> float:
     """Returns a probability threshold in (0, 1) as a float, else raises."""
     return check_float(name, threshold, low=0.0, high=1.0, low_inclusive=False,
                        high_inclusive=False)
@@ -489,9 +498,12 @@ def _check_confusion_flag(value):
     return bool(value)
 
 
-def report_from_labels(y_true, y_pred, num_classes, *, class_counts=None,
-                       class_names=None, many_threshold=100, few_threshold=20,
-                       confusion_matrix="auto"):
+def report_from_labels(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
+                       *,
+                       class_counts: ArrayLike | None = None,
+                       class_names: Sequence[str] | None = None,
+                       many_threshold: int = 100, few_threshold: int = 20,
+                       confusion_matrix: bool | str = "auto") -> EvaluationReport:
     """Builds the report from validated int64 label arrays in [0, num_classes).
 
     Every score comes from O(C) per-class counts (true positives, samples,
@@ -573,7 +585,8 @@ def _predict(model, x, y, batch_size):
     return predictions, y
 
 
-def predict_batches(model, dataset, name="x"):
+def predict_batches(model: keras.Model, dataset: keras.utils.PyDataset,
+                    name: str = "x") -> tuple[np.ndarray, Any]:
     """Predicts every batch of a PyDataset once; returns (predictions, labels).
 
     Args:
@@ -744,7 +757,9 @@ def _multilabel_scores(y_true, scores, cut, threshold, names):
         threshold=float(threshold), class_names=names)
 
 
-def multilabel_report(y_true, scores, *, thresholds=0.0, label_names=None):
+def multilabel_report(y_true: ArrayLike, scores: ArrayLike, *,
+                      thresholds: float | ArrayLike = 0.0,
+                      label_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Macro/micro F1, mAP and a per-label table for multi-label logits.
 
     Args:

@@ -19,10 +19,15 @@ inside the functions: `import kimbalance` does not import it.
   several side-by-side panels (e.g. epoch time and accuracy).
 """
 
+from __future__ import annotations
+
 import numbers
 import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kimbalance._validation import (
     check_bool,
@@ -31,6 +36,9 @@ from kimbalance._validation import (
     check_vector,
     invalid,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "plot_bars",
@@ -44,8 +52,11 @@ __all__ = [
 _NORMALIZE = ("true", "pred", "all")
 
 
-def plot_class_distribution(counts, *, class_names=None, log_scale=False,
-                            sort=False, title="Class distribution", path=None):
+def plot_class_distribution(counts: ArrayLike, *,
+                            class_names: Sequence[str] | None = None,
+                            log_scale: bool = False, sort: bool = False,
+                            title: str | None = "Class distribution",
+                            path: str | os.PathLike | None = None) -> Figure:
     """Bar chart of the number of samples per class.
 
     The title carries the imbalance ratio (largest over smallest non-zero
@@ -75,8 +86,7 @@ def plot_class_distribution(counts, *, class_names=None, log_scale=False,
     ('log', 4)
     """
     _text("title", title)
-    counts = getattr(counts, "counts", counts)
-    counts = _vector("counts", counts, nonnegative=True)
+    counts = _vector("counts", getattr(counts, "counts", counts), nonnegative=True)
     names = _names(class_names, len(counts))
     log_scale = check_bool("log_scale", log_scale)
     order = np.argsort(-counts, kind="stable") if check_bool("sort", sort) else (
@@ -97,7 +107,9 @@ def plot_class_distribution(counts, *, class_names=None, log_scale=False,
     return _finish(fig, path)
 
 
-def plot_history(history, metrics=None, *, title=None, path=None):
+def plot_history(history: Any, metrics: Sequence[str] | None = None, *,
+                 title: str | None = None,
+                 path: str | os.PathLike | None = None) -> Figure:
     """Per-epoch curves, one panel per metric: training against validation.
 
     For each metric `m` the panel draws `m` (training) and `val_m`
@@ -172,8 +184,12 @@ def plot_history(history, metrics=None, *, title=None, path=None):
     return _finish(fig, path)
 
 
-def plot_confusion_matrix(confusion, *, class_names=None, normalize="true",
-                          annotate=None, title="Confusion matrix", path=None):
+def plot_confusion_matrix(confusion: Any, *,
+                          class_names: Sequence[str] | None = None,
+                          normalize: str | None = "true",
+                          annotate: bool | None = None,
+                          title: str | None = "Confusion matrix",
+                          path: str | os.PathLike | None = None) -> Figure:
     """Confusion matrix as an image, rows = true class, columns = predicted.
 
     Args:
@@ -250,8 +266,10 @@ def plot_confusion_matrix(confusion, *, class_names=None, normalize="true",
     return _finish(fig, path)
 
 
-def plot_imbalance_sweep(results, *, metric="accuracy", log_x=True,
-                         xlabel="imbalance ratio", title=None, path=None):
+def plot_imbalance_sweep(results: Mapping[str, Any], *, metric: str = "accuracy",
+                         log_x: bool = True, xlabel: str = "imbalance ratio",
+                         title: str | None = None,
+                         path: str | os.PathLike | None = None) -> Figure:
     """A metric against the imbalance ratio, one curve per method.
 
     Args:
@@ -288,6 +306,8 @@ def plot_imbalance_sweep(results, *, metric="accuracy", log_x=True,
     log_x = check_bool("log_x", log_x)
     curves = {}
     for method, points in results.items():
+        ratios: Any
+        values: Any
         if isinstance(points, dict):
             ratios, values = list(points.keys()), list(points.values())
         elif isinstance(points, tuple) and len(points) == 2:
@@ -313,11 +333,11 @@ def plot_imbalance_sweep(results, *, metric="accuracy", log_x=True,
         ax.plot(ratios, values, marker="o", label=method)
     if log_x:
         ax.set_xscale("log")
-        ratios = np.unique(np.concatenate([r for r, _ in curves.values()]))
-        if len(ratios) <= 12:  # label the swept ratios themselves: 1, 10, 50, 100
+        swept = np.unique(np.concatenate([r for r, _ in curves.values()]))
+        if len(swept) <= 12:  # label the swept ratios themselves: 1, 10, 50, 100
             from matplotlib.ticker import NullFormatter
 
-            ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+            ax.set_xticks(swept, [f"{r:g}" for r in swept])
             ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(metric)
@@ -327,9 +347,11 @@ def plot_imbalance_sweep(results, *, metric="accuracy", log_x=True,
     return _finish(fig, path)
 
 
-def plot_recall_vs_class_size(recall, class_counts=None, *, class_names=None,
-                              title="Per-class recall against class size",
-                              path=None):
+def plot_recall_vs_class_size(recall: Any, class_counts: ArrayLike | None = None, *,
+                              class_names: Sequence[str] | None = None,
+                              title: str | None = (
+                                  "Per-class recall against class size"),
+                              path: str | os.PathLike | None = None) -> Figure:
     """Scatter of each class's recall against its training count (log x).
 
     Args:
@@ -411,8 +433,9 @@ def plot_recall_vs_class_size(recall, class_counts=None, *, class_names=None,
     return _finish(fig, path)
 
 
-def plot_bars(values, *, ylabel="", title=None, path=None, errors=None,
-              fmt="%.3g"):
+def plot_bars(values: Any, *, ylabel: str = "", title: str | None = None,
+              path: str | os.PathLike | None = None, errors: Any = None,
+              fmt: str = "%.3g") -> Figure:
     """A bar chart of one value per label; several panels side by side.
 
     With `values` a dict `{label: value}`, one panel; with a dict of such
@@ -573,7 +596,7 @@ def _class_ticks(ax, positions, names):
                   fontsize=8 if len(names) > 20 else None)
 
 
-def _vector(name, values, *, nonnegative=False, finite=True):
+def _vector(name, values, *, nonnegative=False, finite=True) -> np.ndarray:
     if finite:
         return check_vector(name, values, nonnegative=nonnegative)
     # Histories may hold NaN or inf (a diverged loss): drawn as gaps.

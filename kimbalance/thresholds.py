@@ -20,9 +20,12 @@ LARGEST threshold is returned: the most conservative decision rule, with
 the fewest positive predictions, among the equally good ones.
 """
 
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kimbalance._validation import (
     as_label_array,
@@ -41,7 +44,8 @@ _CONSTRAINED = ("recall_at_precision", "precision_at_recall")
 _TIE_RTOL = 1e-12
 
 
-def tune_threshold(y_true, y_score, *, metric="f1", beta=1.0):
+def tune_threshold(y_true: ArrayLike, y_score: ArrayLike, *, metric: str = "f1",
+                   beta: float = 1.0) -> tuple[float, float]:
     """Returns the threshold on `y_score` that maximises `metric`, and its value.
 
     Exact search over all distinct score values (see the module docstring):
@@ -109,7 +113,9 @@ def tune_threshold(y_true, y_score, *, metric="f1", beta=1.0):
     return _tune(y_true, y_score, kind, target, function, beta, metric)
 
 
-def tune_thresholds(y_true, y_score, *, metric="f1", beta=1.0, return_scores=False):
+def tune_thresholds(y_true: ArrayLike, y_score: ArrayLike, *, metric: str = "f1",
+                    beta: float = 1.0, return_scores: bool = False,
+                    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Tunes one threshold per label (multi-label) or per class (one-vs-rest).
 
     Each column j of `y_score` gets `tune_threshold(y_true_j, y_score[:, j])`
@@ -164,7 +170,8 @@ def tune_thresholds(y_true, y_score, *, metric="f1", beta=1.0, return_scores=Fal
     return (thresholds, scores) if return_scores else thresholds
 
 
-def prior_correction(probs, train_priors, test_priors=None):
+def prior_correction(probs: ArrayLike, train_priors: ArrayLike,
+                     test_priors: ArrayLike | None = None) -> np.ndarray:
     """Moves class probabilities from the training priors to the test priors.
 
     A classifier trained on a set with class priors pi_train estimates
