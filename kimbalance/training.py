@@ -1,15 +1,14 @@
 """Methods that act on a trained model or on the training step.
 
-- `retrain_classifier`: classifier re-training (cRT), the second stage of
-  decoupled training: only the classifier learns, on class-balanced batches.
-- `tau_normalize`: tau-normalised classifier (a new model whose class weight
-  vectors are rescaled by their norms).
+- `retrain_classifier`: classifier re-training (cRT): only the classifier
+  learns, on class-balanced batches (decoupled training's second stage).
+- `tau_normalize`: a new model whose class weight vectors are rescaled.
 - `learn_weight_scaling`: learnable weight scaling (LWS): a new model with a
   `kimbalance.layers.ClassScale` after the classifier, only the scales learn.
-- `weight_balance`: the second stage of weight balancing: only the
-  classifier learns, with weight decay and a per-class norm bound.
-- `SharpnessAwareModel`: sharpness-aware minimisation (SAM / ASAM) in
-  `train_step`, on the torch, jax and tensorflow backends.
+- `weight_balance`: weight balancing's second stage: only the classifier
+  learns, with weight decay and a per-class norm bound.
+- `SharpnessAwareModel`: SAM / ASAM / ImbSAM in `train_step` (torch, jax,
+  tensorflow).
 
 The classifier is a `keras.layers.Dense` or `kimbalance.layers.CosineDense`
 layer; by default the last one of the model (nested models included).
@@ -99,9 +98,8 @@ def _find_classifier(model, classifier):
 
 
 def _check_generator(generator):
-    """Batches for `fit`: a PyDataset, tf.data / grain dataset, DataLoader or
-    Python generator. Arrays, tuples and dicts are refused: they need labels
-    alongside, which these methods take only from a generator."""
+    """Batches for `fit` (a PyDataset, tf.data / grain dataset, DataLoader or
+    Python generator); arrays, tuples and dicts (no labels) are refused."""
     if isinstance(generator, keras.utils.PyDataset):
         return generator
     refused = (np.ndarray, list, tuple, dict, str, bytes)
@@ -134,11 +132,8 @@ def _compile_config(model):
     if not model.compiled:
         raise invalid("model", "a compiled model (its loss and metrics are "
                       "reused)", model)
-    # Keras keeps the compile() arguments as given; serializing them
-    # (`get_compile_config`) would import TensorFlow on every backend (Keras'
-    # serialization checks for TensorFlow types), so they are reused as they
-    # are where Keras exposes them. Losses are stateless; metric objects get a
-    # fresh state when the model is compiled again.
+    # As given where Keras keeps them (serializing imports TensorFlow); metric
+    # objects get a fresh state when the model is compiled again.
     given = getattr(getattr(model, "_compile_config", None), "config", None)
     if isinstance(given, dict) and given:
         return {key: value for key, value in given.items() if key != "optimizer"}
@@ -164,16 +159,13 @@ class _TrainableState:
     """The trainable flags of a model's layers and weights, to restore later."""
 
     def __init__(self, model):
-        # Pre-order: restoring a parent first and its children after undoes
-        # the propagation of the parent's setter.
+        # Pre-order: children restored after their parent undo its setter.
         self.layers = [(layer, layer.trainable) for layer in [model, *_walk(model)]]
         self.weights = [(weight, weight.trainable) for weight in model.weights]
 
     def restore(self):
-        for layer, trainable in self.layers:
-            layer.trainable = trainable
-        for weight, trainable in self.weights:
-            weight.trainable = trainable
+        for item, trainable in self.layers + self.weights:
+            item.trainable = trainable
 
 
 def _train_only(model, target):
@@ -203,8 +195,7 @@ def _reinitialize(layer):
 
 def _fit_only(model, target, generator, *, epochs, optimizer, fit_kwargs,
               loss=None):
-    """Fits `model` with only `target` trainable (with `loss` instead of its
-    own if given); flags and compile restored."""
+    """Fits `model` with only `target` trainable (and `loss` if given)."""
     config = _compile_config(model)
     original_optimizer = model.optimizer
     state = _TrainableState(model)
@@ -233,22 +224,18 @@ def retrain_classifier(model, generator, *, epochs, reinitialize=True,
     re-initialised and re-trained on class-balanced batches, e.g. from
     `kimbalance.data.BalancedBatchGenerator(x, y, sampler="class_balanced")`.
 
-    Every layer except the classifier is frozen (`trainable=False`), so its
-    weights do not change and its `BatchNormalization` layers run in
-    inference mode: their moving statistics do not change either. The model
-    is recompiled with its own loss, metrics and other `compile()` arguments
-    and the given optimizer, and fitted in place. Afterwards the trainable
-    flags are restored and the model is recompiled with its original
-    optimizer, ready for further training or evaluation. (`Dropout` layers
-    of the backbone still drop during the fit: trainable flags do not change
-    the training mode of layers without weights.)
+    Every layer except the classifier is frozen (`trainable=False`): its
+    weights and BatchNorm moving statistics (inference mode) do not change.
+    The model is recompiled with its own `compile()` arguments and the given
+    optimizer and fitted in place; afterwards the trainable flags are
+    restored and the model is recompiled with its original optimizer.
+    (Backbone `Dropout` layers still drop during the fit: trainable flags do
+    not change the training mode of layers without weights.)
 
     The default optimizer is `keras.optimizers.Adam(1e-3)`, not the paper's
     SGD (momentum 0.9, learning rate 0.2 at batch size 512, cosine decay over
-    10 epochs): that learning rate is tuned to the scale of ResNet features on
-    ImageNet, while Adam's steps do not depend on the scale of the features,
-    so the default works without tuning on any backbone. Pass
-    `optimizer=keras.optimizers.SGD(...)` to follow the paper.
+    10 epochs), whose learning rate is tuned to the scale of ImageNet ResNet
+    features; Adam's steps do not depend on that scale.
 
     Args:
         model: a built, compiled `keras.Model` (its loss and metrics are
@@ -270,12 +257,11 @@ def retrain_classifier(model, generator, *, epochs, reinitialize=True,
         The `History` of the fit.
 
     Raises:
-        ValueError: for a `model` that is not a built, compiled Keras model
-            with a Dense / CosineDense layer, a `classifier` that is not such
-            a layer of the model, compiled metrics Keras cannot deserialize,
-            `epochs` not an int >= 1, a non-bool `reinitialize`, an
-            `optimizer` Keras cannot interpret or a `generator` that is not a
-            batch generator.
+        ValueError: for a `model` not a built, compiled Keras model with a
+            Dense / CosineDense layer, a `classifier` not such a layer of it,
+            compiled metrics Keras cannot deserialize, `epochs` not an int
+            >= 1, a non-bool `reinitialize`, an `optimizer` Keras cannot
+            interpret or a `generator` that is not a batch generator.
 
     References:
         Kang, B. et al. "Decoupling Representation and Classifier for
@@ -296,73 +282,48 @@ def retrain_classifier(model, generator, *, epochs, reinitialize=True,
 
 # Weight balancing --------------------------------------------------------------
 
-WB_THRESHOLD = 0.1  # the official code's MaxNorm_via_PGD(thresh=0.1)
-WB_WEIGHT_DECAY = 0.1  # the official code's stage-2 weight decay
-
-
-def _column_norms(kernel):
-    weights = np.asarray(ops.convert_to_numpy(kernel), np.float64)
-    return np.sqrt(np.sum(np.square(weights.reshape(-1, weights.shape[-1])),
-                          axis=0))
-
-
-def weight_balance(model, generator, *, epochs, max_norm=None,
-                   threshold=WB_THRESHOLD, weight_decay=None, loss=None,
-                   classifier=None, optimizer=None, **fit_kwargs):
+def weight_balance(model, generator, *, epochs, max_norm=None, threshold=0.1,
+                   weight_decay=None, loss=None, classifier=None, optimizer=None,
+                   **fit_kwargs):
     """Weight balancing, stage 2: the classifier alone, norm-bounded and decayed.
 
-    Weight balancing (Alshammari et al. 2022) trains in two stages: stage 1
-    the whole network with cross-entropy and a tuned, large weight decay
-    (which by itself evens out the per-class weight norms); stage 2, this
-    function, fine-tunes the classifier only (not re-initialised) with a
-    class-balanced loss, weight decay and a max-norm bound: after every
-    optimizer step each class's weight vector (a column of the
-    `(features, classes)` kernel) is projected back into the ball
-    `||w_c|| <= max_norm` (projected gradient descent; classes inside the
-    ball are left as they are; the bias is not bounded). The bound defaults
-    to the official code's per-layer threshold, `min_c ||w_c|| + threshold *
-    (max_c ||w_c|| - min_c ||w_c||)` of the classifier before stage 2.
-
-    The projection is `keras.constraints.MaxNorm(max_norm, axis=0)`, set on
-    the classifier's kernel during the fit (Keras optimizers apply it after
-    every update on every backend) and applied once before it, so the
-    columns are within the bound from the first step on; the kernel's own
-    constraint is restored afterwards. Everything but the classifier is
-    frozen as in `retrain_classifier` (weights and BatchNorm statistics do
-    not change); the model is then recompiled with its own loss and
-    optimizer.
-
-    The default optimizer is `keras.optimizers.AdamW(1e-3,
-    weight_decay=weight_decay)` (decoupled decay `w <- w - lr * wd * w` per
-    step; see `retrain_classifier` for why Adam), not the paper's SGD
-    (learning rate 0.01, momentum 0.9, weight decay 0.1, cosine decay over
-    10 epochs); pass `optimizer=keras.optimizers.SGD(0.01, momentum=0.9,
-    weight_decay=0.1)` to follow it (Keras' decay is decoupled, PyTorch's
-    SGD adds it to the gradient: the same without momentum).
+    Weight balancing (Alshammari et al. 2022) trains the whole network with
+    cross-entropy and a tuned, large weight decay (stage 1, which alone
+    evens out the class weight norms), then fine-tunes the classifier only
+    (not re-initialised; this function) with a class-balanced loss, weight
+    decay and a max-norm bound: after every step each class's weight vector
+    (a column of the `(features, classes)` kernel) is projected into the
+    ball `||w_c|| <= max_norm` (the bias is not bounded). The bound defaults
+    to the official code's `min_c ||w_c|| + threshold * (max_c ||w_c|| -
+    min_c ||w_c||)` before stage 2. The projection is
+    `keras.constraints.MaxNorm(max_norm, axis=0)` on the kernel during the
+    fit (Keras optimizers apply it after every update) and once before it.
+    Freezing, recompiling and restoring are as in `retrain_classifier`.
+    The default optimizer is `AdamW(1e-3, weight_decay)` (decoupled:
+    `w -= lr * wd * w` per step); the paper's is `SGD(0.01, momentum=0.9,
+    weight_decay=0.1)` with cosine decay over 10 epochs (PyTorch couples the
+    decay with the gradient: the same without momentum).
 
     Args:
         model: a built, compiled `keras.Model` (its metrics, and its loss
             unless `loss` is given, are used).
         generator: the batches to fit on (see `retrain_classifier`); the
-            paper uses the natural (instance-sampled) distribution with a
-            class-balanced loss.
+            paper's are instance-sampled (the loss balances the classes).
         epochs: int >= 1, the number of epochs.
         max_norm: None for the threshold rule above, else a finite float > 0,
             the bound on every class's weight norm.
         threshold: finite float in [0, 1], the position of the default bound
             between the smallest and the largest class norm (used when
             `max_norm` is None).
-        weight_decay: None for `0.1` with the default optimizer, else a
-            finite float >= 0; only with the default optimizer (set the decay
-            of your own optimizer on it).
-        loss: None for the model's compiled loss, else the stage-2 loss
-            (a `keras.losses.Loss`, its name or a callable), e.g. a
-            `kimbalance.losses.WeightedCategoricalCrossentropy` with
-            effective-number class weights, the paper's class-balanced loss.
+        weight_decay: None for 0.1, else a finite float >= 0; only with the
+            default optimizer (set your own optimizer's decay on it).
+        loss: None for the model's compiled loss, else the stage-2 loss (a
+            `keras.losses.Loss`, its name or a callable), e.g. the paper's
+            class-balanced CE: `kimbalance.losses.
+            WeightedCategoricalCrossentropy` with effective-number weights.
         classifier: `None` for the model's last `Dense` / `CosineDense`
-            layer, else such a layer of the model or its name (a cosine
-            classifier normalises its columns anyway: the bound has no
-            effect on its outputs).
+            layer, else such a layer of the model or its name (the bound does
+            not change a cosine classifier's outputs).
         optimizer: `None` for `AdamW(1e-3)` with `weight_decay`, else a Keras
             optimizer or its name.
         **fit_kwargs: further arguments of `model.fit`.
@@ -372,19 +333,16 @@ def weight_balance(model, generator, *, epochs, max_norm=None,
         used (a float).
 
     Raises:
-        ValueError: as `retrain_classifier`, and for a `max_norm` not a
-            finite float > 0, a `threshold` outside [0, 1], a `weight_decay`
-            negative or given with an `optimizer`, or a `loss` that is not
-            None, a str or a callable.
+        ValueError: as `retrain_classifier`, and for `max_norm` not a finite
+            float > 0, `threshold` outside [0, 1], `weight_decay` negative or
+            with an `optimizer`, or `loss` not None, a str or a callable.
 
     Examples:
 
     >>> inputs = keras.Input((3,))
     >>> model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
-    >>> model.compile(loss=keras.losses.SparseCategoricalCrossentropy(
-    ...     from_logits=True))
-    >>> data = (np.ones((4, 3)), np.array([0, 1, 0, 1]))
-    >>> batches = (batch for batch in [data])  # a Python generator
+    >>> model.compile(loss="sparse_categorical_crossentropy")
+    >>> batches = (b for b in [(np.ones((4, 3)), np.array([0, 1, 0, 1]))])
     >>> _, bound = weight_balance(model, batches, epochs=1, max_norm=0.5,
     ...                           verbose=0)
     >>> bool(np.all(np.linalg.norm(model.layers[-1].get_weights()[0], axis=0)
@@ -411,13 +369,14 @@ def weight_balance(model, generator, *, epochs, max_norm=None,
         raise invalid("loss", "None, a keras.losses.Loss, its name or a callable",
                       loss)
     if optimizer is None:
-        optimizer = keras.optimizers.AdamW(
-            learning_rate=1e-3, weight_decay=WB_WEIGHT_DECAY if weight_decay is None
+        optimizer = keras.optimizers.AdamW(  # the paper's stage-2 decay: 0.1
+            learning_rate=1e-3, weight_decay=0.1 if weight_decay is None
             else weight_decay)
     optimizer = _get_optimizer(optimizer)
     _compile_config(model)  # fail before touching the weights
     if max_norm is None:
-        norms = _column_norms(head.kernel)
+        norms = np.linalg.norm(np.asarray(ops.convert_to_numpy(head.kernel),
+                                          np.float64), axis=0)
         max_norm = float(norms.min() + threshold * (norms.max() - norms.min()))
         if max_norm <= 0:
             raise invalid("model", "a classifier with a non-zero kernel (the "
@@ -501,10 +460,8 @@ def tau_normalize(model, tau=1.0, *, classifier=None):
 
     The result is a NEW model (rebuilt from the model's config with a copy of
     its weights; compiled like the original if it was); the original is not
-    changed. A `CosineDense` classifier normalises its kernel columns itself,
-    so its outputs do not depend on the column norms: tau-normalisation is
-    then the identity on the predictions for every `tau` (a cosine classifier
-    is already norm-balanced); the kernel is still rescaled.
+    changed. A `CosineDense` classifier normalises its kernel columns itself:
+    its predictions are unchanged for every `tau` (the kernel is rescaled).
 
     Args:
         model: a built Sequential or Functional `keras.Model` (nested models
@@ -561,15 +518,13 @@ def learn_weight_scaling(model, generator, *, epochs, classifier=None,
 
     Returns a new model: a copy of `model` with a
     `kimbalance.layers.ClassScale` (per-class scales, initialised to 1)
-    right after the classifier's linear output (before its activation, if it
-    has one), so the new model starts with exactly the original's outputs.
-    Only the scales are trained, on `generator` (typically class-balanced
-    batches), with the model's loss and metrics: the scale `f_c` multiplies
-    class c's weight vector (and bias), rebalancing the weight norms like
-    `tau_normalize` does, but learned. The original model is not changed.
-
-    The classifier's output must be the model's only output (the usual
-    classification head).
+    right after the classifier's linear output (before its activation), so
+    it starts with exactly the original's outputs. Only the scales are
+    trained, on `generator` (typically class-balanced batches), with the
+    model's loss and metrics: the scale `f_c` multiplies class c's weight
+    vector (and bias), rebalancing the norms like `tau_normalize`, but
+    learned. The original model is not changed. The classifier's output must
+    be the model's only output.
 
     Args:
         model: a built, compiled Sequential or Functional `keras.Model`.
@@ -622,8 +577,7 @@ def learn_weight_scaling(model, generator, *, epochs, classifier=None,
     if activation not in ("linear", None) and activation != {"class_name": "linear"}:
         outputs = keras.layers.Activation(activation)(outputs)
     scaled = keras.Model(copy.inputs, outputs, name=f"{model.name}_lws")
-    # Compiled like the original (a fresh optimizer of its config) before and
-    # after the fit, so that further training of the whole model works.
+    # Compiled like the original before and after the fit (to train on).
     scaled.compile(**config)
     history = _fit_only(scaled, scale, generator, epochs=epochs,
                         optimizer=optimizer, fit_kwargs=fit_kwargs)
@@ -651,33 +605,41 @@ class SharpnessAwareModel(keras.Model):
     `e = rho * w**2 * g / ||w * g||`, with `rho` about 10 times larger
     (e.g. 0.5 to 2.0). `rho=0` is exactly the plain training step.
 
+    With `sharpness_classes` (ImbSAM, Zhou et al. 2023) only the loss of the
+    samples of those (tail) classes is made flat: the loss splits into
+    `L_head + L_tail` by each sample's class (its id, or the argmax of a
+    one-hot / soft label row) through the sample weights (the parts add up
+    to the loss under the default `sum_over_batch_size` reduction), `e`
+    comes from the gradient of `L_tail` and the applied gradient is
+    `grad L_head(w) + grad L_tail(w + e)`, as in the official code. With
+    every class listed this is SAM; with `rho=0` the plain step up to
+    rounding. Layer regularization losses belong to `L_tail`.
+
     Non-trainable state (BatchNorm moving statistics, seed generators) is
     reset before the second pass and restored after it: the moving
     statistics are those of the first pass (the unperturbed weights, as the
-    SAM authors recommend), and random layers such as `Dropout` draw the same
-    masks in both passes. Loss and metrics are those of the first pass.
-
-    The wrapper shares its weights with `model`: fitting it trains `model` in
-    place, so `model` itself can be used for inference afterwards. Compile
-    the wrapper (not the model) with any loss, optimizer and metrics. The
-    step is written for each backend (torch, jax with a stateless
-    `train_step`, tensorflow); one step costs two forward and backward
-    passes. Distribution strategies are not supported. The wrapper is
-    serializable (`get_config` holds the wrapped model's config) and saves
-    to / loads from `.keras` files.
+    SAM authors recommend), and `Dropout` draws the same masks in both
+    passes. Loss and metrics are those of the first pass. The wrapper shares
+    its weights with `model` (fitting it trains `model` in place); compile
+    the wrapper with any loss, optimizer and metrics. The step is written
+    for torch, jax (stateless) and tensorflow; a step costs two forward and
+    backward passes (ImbSAM: one more backward, jax: one more of each). No
+    distribution strategies. The wrapper is serializable (its config holds
+    the model's) and saves to / loads from `.keras` files.
 
     Args:
         model: the `keras.Model` to train.
         rho: finite float >= 0, the radius of the neighbourhood.
         adaptive: bool, ASAM's scale-invariant neighbourhood.
-        epsilon: finite float > 0 added to the gradient norm (a zero gradient
-            gives a zero perturbation).
+        epsilon: finite float > 0 added to the gradient norm.
+        sharpness_classes: None (SAM), or the class ids (ints >= 0, unique,
+            at least one) whose loss the perturbation comes from (ImbSAM).
         **kwargs: base model arguments (`name`, ...).
 
     Raises:
         ValueError: for a `model` that is not a Keras model, `rho` negative
-            or not finite, a non-bool `adaptive` or `epsilon` not a finite
-            float > 0.
+            or not finite, a non-bool `adaptive`, `epsilon` not a finite
+            float > 0 or bad `sharpness_classes`.
 
     Examples:
 
@@ -694,29 +656,38 @@ class SharpnessAwareModel(keras.Model):
         Improving Generalization." ICLR 2021.
         Kwon, J. et al. "ASAM: Adaptive Sharpness-Aware Minimization for
         Scale-Invariant Learning of Deep Neural Networks." ICML 2021.
+        Zhou, Y. et al. "ImbSAM: A Closer Look at Sharpness-Aware
+        Minimization in Class-Imbalanced Recognition." ICCV 2023.
     """
 
     def __init__(self, model, rho=0.05, *, adaptive=False, epsilon=1e-12,
-                 **kwargs):
+                 sharpness_classes=None, **kwargs):
         super().__init__(**kwargs)
         self.model = _check_model(model, built=False)
         self.rho = check_float("rho", rho, low=0.0)
         self.adaptive = check_bool("adaptive", adaptive)
         self.epsilon = check_float("epsilon", epsilon, low=0.0,
                                    low_inclusive=False)
+        classes = sharpness_classes
+        if classes is not None and not (
+                isinstance(classes, list | tuple | np.ndarray) and len(classes)
+                and all(isinstance(c, int | np.integer) and not isinstance(c, bool)
+                        and c >= 0 for c in classes)
+                and len(set(map(int, classes))) == len(classes)):
+            raise invalid("sharpness_classes", "None or a non-empty list of "
+                          "unique class ids (ints >= 0)", classes)
+        self.sharpness_classes = None if classes is None else list(map(int, classes))
+        self._head_pass = False
 
     def call(self, inputs, training=None):
         return self.model(inputs, training=training)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "model": keras.saving.serialize_keras_object(self.model),
-            "rho": self.rho,
-            "adaptive": self.adaptive,
-            "epsilon": self.epsilon,
-        }
+        return {"name": self.name, "trainable": self.trainable,
+                "model": keras.saving.serialize_keras_object(self.model),
+                "rho": self.rho, "adaptive": self.adaptive,
+                "epsilon": self.epsilon,
+                "sharpness_classes": self.sharpness_classes}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -724,6 +695,43 @@ class SharpnessAwareModel(keras.Model):
         model = keras.saving.deserialize_keras_object(
             config.pop("model"), custom_objects=custom_objects)
         return cls(model, **config)
+
+    def compute_loss(self, *args, **kwargs):
+        loss = super().compute_loss(*args, **kwargs)
+        if self._head_pass and self.losses:  # regularization belongs to L_tail
+            loss = loss - sum(ops.cast(ops.sum(r), loss.dtype) for r in self.losses)
+        return loss
+
+    def _split(self, y, sample_weight):
+        """`(head, tail)` sample weights; `(None, sample_weight)` for SAM."""
+        if self.sharpness_classes is None:
+            return None, sample_weight
+        y = ops.convert_to_tensor(y)
+        ids = (ops.argmax(y, axis=-1) if len(y.shape) > 1 and y.shape[-1] != 1
+               else ops.reshape(y, (-1,)))
+        classes = ops.convert_to_tensor(self.sharpness_classes, "int32")
+        tail = ops.cast(ops.any(ops.equal(ops.expand_dims(
+            ops.cast(ids, "int32"), -1), classes), axis=-1), "float32")
+        weight = ops.ones_like(tail) if sample_weight is None else ops.cast(
+            sample_weight, "float32")
+        tail = ops.reshape(tail, (-1,) + (1,) * (len(weight.shape) - 1))
+        return weight * (1.0 - tail), weight * tail
+
+    def _head_pass_of(self, function, *args, **kwargs):
+        """`function(...)` with `compute_loss` giving `L_head` (no
+        regularization); the flag is read while tracing."""
+        self._head_pass = True
+        try:
+            return function(*args, **kwargs)
+        finally:
+            self._head_pass = False
+
+    @staticmethod
+    def _add(gradients, head_gradients):
+        if head_gradients is None:
+            return gradients
+        return [h if g is None else g if h is None else g + h
+                for g, h in zip(gradients, head_gradients, strict=True)]
 
     # The perturbation, in keras.ops on whichever backend's tensors.
     def _perturbations(self, gradients, weights):
@@ -736,16 +744,14 @@ class SharpnessAwareModel(keras.Model):
         ]
         norm = ops.sqrt(sum(squares[1:], squares[0])) if squares else 0.0
         scale = self.rho / (norm + self.epsilon)
-        perturbations = []
-        for g, w in zip(gradients, weights, strict=True):
-            if g is None:
-                perturbations.append(None)
-                continue
-            step = ops.cast(g, "float32") * scale
-            if self.adaptive:
-                step = step * ops.square(ops.cast(w, "float32"))
-            perturbations.append(ops.cast(step, w.dtype))
-        return perturbations
+
+        def step(g, w):
+            e = ops.cast(g, "float32") * scale
+            return ops.cast(e * ops.square(ops.cast(w, "float32")) if self.adaptive
+                            else e, w.dtype)
+
+        return [None if g is None else step(g, w)
+                for g, w in zip(gradients, weights, strict=True)]
 
     def _track_loss(self, loss, x):
         batch_size = ops.shape(next(i for i in keras.tree.flatten(x)
@@ -776,12 +782,21 @@ class SharpnessAwareModel(keras.Model):
         import torch
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        head_weight, weight = self._split(y, sample_weight)
         weights = self.trainable_weights[:]
         states = self.non_trainable_variables
         before = [torch.clone(v.value.detach()) for v in states]
         self.zero_grad()
-        y_pred, loss = self._forward(x, y, sample_weight)
-        self._track_loss(loss, x)
+        y_pred, loss = self._forward(x, y, weight)
+        head_gradients = None
+        if head_weight is not None:  # ImbSAM: grad L_head(w), kept
+            head = self._head_pass_of(self.compute_loss, x=x, y=y, y_pred=y_pred,
+                                      sample_weight=head_weight, training=True)
+            self.optimizer.scale_loss(head).backward(retain_graph=True)
+            head_gradients = [None if v.value.grad is None else
+                              torch.clone(v.value.grad) for v in weights]
+            self.zero_grad()
+        self._track_loss(loss if head_weight is None else loss + head, x)
         self.optimizer.scale_loss(loss).backward()
         gradients = [v.value.grad for v in weights]
         with torch.no_grad():
@@ -794,9 +809,9 @@ class SharpnessAwareModel(keras.Model):
             for v, value in zip(states, before, strict=True):
                 v.assign(value)
         self.zero_grad()
-        _, perturbed_loss = self._forward(x, y, sample_weight)
+        _, perturbed_loss = self._forward(x, y, weight)
         self.optimizer.scale_loss(perturbed_loss).backward()
-        gradients = [v.value.grad for v in weights]
+        gradients = self._add([v.value.grad for v in weights], head_gradients)
         with torch.no_grad():
             for v, value in zip(weights, originals, strict=True):
                 v.assign(value)
@@ -809,14 +824,23 @@ class SharpnessAwareModel(keras.Model):
         import tensorflow as tf
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        head_weight, weight = self._split(y, sample_weight)
         weights = self.trainable_weights
         states = self.non_trainable_variables
         before = [tf.identity(v.value) for v in states]
-        with tf.GradientTape() as tape:
-            y_pred, loss = self._forward(x, y, sample_weight)
-            self._track_loss(loss, x)
+        with tf.GradientTape(persistent=head_weight is not None) as tape:
+            y_pred, loss = self._forward(x, y, weight)
+            if head_weight is not None:  # ImbSAM: grad L_head(w), kept
+                head = self._head_pass_of(
+                    self.compute_loss, x=x, y=y, y_pred=y_pred,
+                    sample_weight=head_weight, training=True)
+                scaled_head = self.optimizer.scale_loss(head)
+            self._track_loss(loss if head_weight is None else loss + head, x)
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, weights)
+        head_gradients = (None if head_weight is None
+                          else tape.gradient(scaled_head, weights))
+        del tape
         originals = [tf.identity(v.value) for v in weights]
         after = [tf.identity(v.value) for v in states]
         perturbations = self._perturbations(gradients, originals)
@@ -826,9 +850,9 @@ class SharpnessAwareModel(keras.Model):
         for v, value in zip(states, before, strict=True):
             v.assign(value)
         with tf.GradientTape() as tape:
-            _, perturbed_loss = self._forward(x, y, sample_weight)
+            _, perturbed_loss = self._forward(x, y, weight)
             scaled = self.optimizer.scale_loss(perturbed_loss)
-        gradients = tape.gradient(scaled, weights)
+        gradients = self._add(tape.gradient(scaled, weights), head_gradients)
         for v, value in zip(weights, originals, strict=True):
             v.assign(value)
         for v, value in zip(states, after, strict=True):
@@ -841,19 +865,26 @@ class SharpnessAwareModel(keras.Model):
 
         trainable, non_trainable, optimizer_state, metrics_state = state
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        head_weight, weight = self._split(y, sample_weight)
         grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
         (_, aux), gradients = grad_fn(
-            trainable, non_trainable, metrics_state, x, y, sample_weight,
+            trainable, non_trainable, metrics_state, x, y, weight,
             training=True, optimizer_variables=optimizer_state)
         loss, y_pred, updated_non_trainable, metrics_state = aux
+        head_gradients = None
+        if head_weight is not None:  # ImbSAM: grad L_head(w), same seeds
+            (_, (head, *_)), head_gradients = self._head_pass_of(
+                grad_fn, trainable, non_trainable, metrics_state, x, y,
+                head_weight, training=True, optimizer_variables=optimizer_state)
+            loss = loss + head
         perturbations = self._perturbations(gradients, trainable)
         perturbed = [w if e is None else w + e
                      for w, e in zip(trainable, perturbations, strict=True)]
-        # The second pass starts from the step's initial non-trainable state
-        # (same seeds) and its updates are dropped.
+        # From the initial non-trainable state (same seeds); updates dropped.
         _, gradients = grad_fn(
-            perturbed, non_trainable, metrics_state, x, y, sample_weight,
+            perturbed, non_trainable, metrics_state, x, y, weight,
             training=True, optimizer_variables=optimizer_state)
+        gradients = self._add(gradients, head_gradients)
         trainable, optimizer_state = self.optimizer.stateless_apply(
             optimizer_state, gradients, trainable)
         mapping = list(zip(self.metrics_variables, metrics_state, strict=True))
@@ -866,4 +897,3 @@ class SharpnessAwareModel(keras.Model):
         ]
         return logs, (trainable, updated_non_trainable, optimizer_state,
                       metrics_state)
-

@@ -451,6 +451,34 @@ def _sam(model, info):
     return kb_training.SharpnessAwareModel(model, rho=SAM_RHO)
 
 
+# ImbSAM's tail: the official CIFAR-100-LT setting flattens the loss of the
+# classes with fewer than eta = 20 images, n_max = 500: 4 % of n_max.
+IMBSAM_TAIL_FRACTION = 20 / 500
+
+
+def imbsam_tail_classes(counts):
+    """ImbSAM's tail classes: count below `IMBSAM_TAIL_FRACTION * n_max`,
+    and always the rarest class.
+
+    On Fashion-MNIST-LT (rho = 100) these are the classes under 240 images.
+
+    Examples:
+
+    >>> imbsam_tail_classes([6000, 3000, 500, 200, 60])
+    [3, 4]
+    >>> imbsam_tail_classes([50, 40, 30])
+    [2]
+    """
+    counts = np.asarray(counts)
+    tail = set(np.flatnonzero(counts < IMBSAM_TAIL_FRACTION * counts.max()).tolist())
+    return sorted(tail | {int(np.argmin(counts))})
+
+
+def _imbsam(model, info):
+    return kb_training.SharpnessAwareModel(
+        model, rho=SAM_RHO, sharpness_classes=imbsam_tail_classes(info.counts))
+
+
 def classifier_epochs(epochs):
     """Epochs of a classifier-only second stage: a fifth of stage 1, >= 1.
 
@@ -577,6 +605,9 @@ LONG_TAIL_METHODS = {m.name: m for m in [
            loss=_ce, wrap=_sam),
     Method("drw_sam", "CE + deferred re-weighting + SAM", loss=_ce,
            class_weight=_ones, callbacks=_drw_callbacks, wrap=_sam),
+    Method("imbsam", f"CE + ImbSAM: SAM on the tail classes' loss (n_c < "
+           f"n_max/{1 / IMBSAM_TAIL_FRACTION:g}, rho={SAM_RHO})", loss=_ce,
+           wrap=_imbsam),
 ]}
 
 BINARY_METHODS = {m.name: m for m in [

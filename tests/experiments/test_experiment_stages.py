@@ -197,3 +197,20 @@ def test_weight_balancing_tunes_its_weight_decay_and_bounds_the_classifier(
     assert result.tuned_on == "val"
     assert result.tuned["weight_decay"] in methods.WB_WEIGHT_DECAYS
     assert result.metrics["extra_epochs"] == 1.0
+
+
+def test_imbsam_wraps_the_model_with_the_tail_classes(digits):
+    from kimbalance import training
+
+    counts = np.array([6000, 3584, 2140, 1278, 763, 456, 272, 163, 97, 60])
+    assert methods.imbsam_tail_classes(counts) == [7, 8, 9]  # under 240 images
+    info = methods.TaskInfo(counts=counts, y_train=np.repeat(np.arange(10), counts),
+                            epochs=1, num_classes=10)
+    model = _mlp((4,), 10, "dense")
+    wrapped = methods.LONG_TAIL_METHODS["imbsam"].wrap(model, info)
+    assert isinstance(wrapped, training.SharpnessAwareModel)
+    assert wrapped.sharpness_classes == [7, 8, 9] and wrapped.model is model
+    assert wrapped.rho == methods.SAM_RHO
+    result = runner.run_method(methods.LONG_TAIL_METHODS["imbsam"], digits, epochs=1,
+                               batch_size=64, verbose=0, model_fn=_mlp)
+    assert 0.0 <= result.metrics["balanced_accuracy"] <= 1.0
