@@ -8,8 +8,10 @@ from kimbalance.data import (
     collate,
     datasets,
     generator,
+    grain,
     imbalance,
     mixing,
+    mosaics,
     samplers,
     sharding,
 )
@@ -17,8 +19,10 @@ from kimbalance.data.augment import *  # noqa: F403
 from kimbalance.data.collate import *  # noqa: F403
 from kimbalance.data.datasets import *  # noqa: F403
 from kimbalance.data.generator import *  # noqa: F403
+from kimbalance.data.grain import *  # noqa: F403
 from kimbalance.data.imbalance import *  # noqa: F403
 from kimbalance.data.mixing import *  # noqa: F403
+from kimbalance.data.mosaics import *  # noqa: F403
 from kimbalance.data.samplers import *  # noqa: F403
 from kimbalance.data.sharding import *  # noqa: F403
 
@@ -31,4 +35,6 @@ __all__ = [
     *augment.__all__,
     *mixing.__all__,
     *collate.__all__,
+    *grain.__all__,
+    *mosaics.__all__,
 ]
