@@ -156,8 +156,9 @@ def test_resolve_class_weight_forms():
 ERRORS = {
     "labels_empty": (lambda: class_counts([]),
                      r"argument `y`. Expected a non-empty array of labels"),
-    "labels_rank_3": (lambda: class_counts(np.zeros((2, 2, 2))),
-                      r"argument `y`.*got shape \(2, 2, 2\)"),
+    # Rank-3 labels are id maps now (segmentation); fractional maps are not.
+    "labels_fractional_map": (lambda: class_counts(np.full((2, 2, 2), 0.5)),
+                              r"argument `y`. Expected integer class ids"),
     "labels_nan": (lambda: class_counts([0.0, np.nan]),
                    r"argument `y`. Expected finite labels.*Received: y=\[0.0, nan\]"),
     "labels_strings": (lambda: class_counts(["a", "b"]),
