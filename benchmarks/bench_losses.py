@@ -111,6 +111,39 @@ PEERS = {
 }
 
 
+# Why the targets are missed where they are (profiled with torch.profiler on
+# torch eager; XLA fuses the same passes on jax and tensorflow).
+REASONS = {
+    "torch eager, dense-label losses": (
+        "eager torch runs one kernel per `keras.ops` call and allocates a fresh "
+        "(N, C) tensor for each, so time grows with the number of elementwise "
+        "passes. `torch.profiler` of Keras CE's step: 4 (N, C) kernels "
+        "(log-softmax, product, their backward); of ASL's fused step before the "
+        "pass trimming: ~35 (log-sigmoid, sigmoid, clamps, two `where`s per "
+        "floor, the focusing powers, products). The closed-form gradients of the "
+        "focusing losses need the probabilities, the log-probabilities, the "
+        "focal factor and its slope: 10-30 passes however arranged. Fusing them "
+        "takes a compiler (`torch.compile`, XLA on jax / tensorflow) or a "
+        "hand-written torch kernel, neither within `keras.ops`."),
+    "jax / tensorflow, focusing losses": (
+        "XLA fuses the passes into a few loops, but the focusing losses "
+        "evaluate several transcendentals per element (softmax and "
+        "log-softmax, or sigmoid and log-sigmoid; for ASL and DB also a log, an "
+        "exp / expm1 and powers) against CE's one exp per element (not "
+        "profiled further here)."),
+    "class ids (`[ids]`, <= 1.0x)": (
+        "a log-softmax and a gather (scatter in the backward): the same passes "
+        "as Keras' sparse CE; LDAM adds the logit scale and the label-column "
+        "margin (2 passes more), CDT the per-class temperatures (1 pass more), "
+        "so they sit at ~1.0-1.8x."),
+    "`[..., probs]` rows": (
+        "from probabilities the loss differentiates through the softmax / "
+        "sigmoid, the renormalisation and the clipped log as Keras does, so the "
+        "reference for them is `keras CategoricalCrossentropy [one-hot, probs]` "
+        "/ `keras BinaryCrossentropy [multi-hot, probs]`."),
+}
+
+
 def row_key(name, labels):
     return f"{name} [{labels}]"
 
@@ -343,8 +376,15 @@ def floor_bytes(labels, batch, classes):
     return 2 * dense + (batch * 4 if labels == "ids" else dense)
 
 
-def measure(shapes, repeats, warmup, rows=None, memory=True):
-    """Times every row on the current backend: a JSON-ready dict."""
+def measure(shapes, repeats, warmup, rows=None, memory=True, bandwidth_mb=256,
+            max_seconds=None):
+    """Times every row (or the `rows` keys) on the current backend.
+
+    Returns a JSON-ready dict: per shape the median milliseconds, peak MB,
+    notes (rows that failed or have no peer here) and the number of timed
+    rounds. With `max_seconds`, each shape gets an equal share of it and stops
+    after the round that crosses its share (at least one round).
+    """
     import keras
     import numpy as np
 
@@ -355,9 +395,14 @@ def measure(shapes, repeats, warmup, rows=None, memory=True):
         import torch
 
         out["torch_threads"] = torch.get_num_threads()
-    out["copy_bandwidth"] = copy_bandwidth()
+    started = time.monotonic()
+    out["copy_bandwidth"] = copy_bandwidth(bandwidth_mb)
     make = _step_builder(backend)
-    for batch, classes in shapes:
+    for index, (batch, classes) in enumerate(shapes):
+        deadline = None
+        if max_seconds:
+            deadline = time.monotonic() + (
+                max_seconds - (time.monotonic() - started)) / (len(shapes) - index)
         rng = np.random.default_rng(0)
         logits = (rng.normal(size=(batch, classes)) * 2.0).astype("float32")
         ids = rng.integers(0, classes, size=batch)
@@ -382,22 +427,31 @@ def measure(shapes, repeats, warmup, rows=None, memory=True):
             try:
                 run, peak = make(factory(), tensors[form.split(",")[0]], z,
                                  _activation(form))
-                for _ in range(warmup):
+                calls = warmup
+                if peak == "torch" and memory:
+                    # The first warm-up call runs under the profiler (eager
+                    # torch allocates the same on every call).
+                    peak, calls = _torch_peak_bytes(run), warmup - 1
+                elif peak == "torch":
+                    peak = None
+                for _ in range(calls):
                     run()
-                if peak == "torch":
-                    peak = _torch_peak_bytes(run) if memory else None
             except Exception as error:  # report, keep benchmarking the others
                 notes[key] = f"failed: {type(error).__name__}: {str(error)[:160]}"
                 continue
             steps[key], peaks[key] = run, peak
         times = {key: [] for key in steps}
-        for _ in range(repeats):
+        rounds = 0
+        while rounds < repeats and (rounds == 0 or deadline is None
+                                    or time.monotonic() < deadline):
             for key, run in steps.items():
                 times[key].append(_timed(run))
+            rounds += 1
         out["shapes"][f"{batch}x{classes}"] = {
             "median_ms": {k: statistics.median(v) * 1e3 for k, v in times.items()},
             "peak_mb": {k: None if v is None else v / 2**20 for k, v in peaks.items()},
             "notes": notes,
+            "rounds": rounds,
         }
     out["load_end"] = os.getloadavg()[0]
     return out
@@ -405,7 +459,8 @@ def measure(shapes, repeats, warmup, rows=None, memory=True):
 
 def worker(args):
     shapes = QUICK_SHAPES if args.quick else _parse_shapes(args.shapes)
-    print(json.dumps(measure(shapes, args.repeats, args.warmup)))
+    print(json.dumps(measure(shapes, args.repeats, args.warmup,
+                             max_seconds=args.max_seconds)))
 
 
 def _parse_shapes(values):
@@ -498,9 +553,14 @@ def write_table(raw):
             continue
         threads = (f"; torch threads {result['torch_threads']}"
                    if "torch_threads" in result else "")
+        rounds = ", ".join(f"{shape}: {r.get('rounds', result['repeats'])}"
+                           for shape, r in result["shapes"].items())
+        parallel = (" (the backends' workers ran at the same time)"
+                    if result.get("parallel") else "")
         lines.append(
-            f"- {backend}: `{result['command']}` on {result['date']}, "
-            f"{result['repeats']} repeats after {result['warmup']} warm-up calls; "
+            f"- {backend}: `{result['command']}` on {result['date']}{parallel}, "
+            f"timed rounds per shape {rounds} (of {result['repeats']} asked) after "
+            f"{result['warmup']} warm-up calls; "
             f"device {result['device']}{threads}; 1-minute load average "
             f"{result['load_start']:.1f} at start, {result['load_end']:.1f} at end; "
             f"np.copyto bandwidth {result['copy_bandwidth'] / 1e9:.1f} GB/s "
@@ -548,7 +608,14 @@ def write_table(raw):
         "(imbalance 100), balanced class weights, focal gamma 2 and alpha 0.25 "
         "(Keras' defaults), ASL and DB at their defaults. Fused (closed-form "
         "gradient, `kimbalance/losses/_fused.py`): the dense-label rows from logits "
-        "of every loss; class ids and `[..., probs]` rows use autodiff.",
+        "(on torch the softmax cross-entropy family, i.e. weighted / "
+        "logit-adjusted one-hot rows, keeps autodiff: eager torch has a one-kernel "
+        "log-softmax backward); class ids take a log-softmax gather and "
+        "`[..., probs]` rows use autodiff.",
+        "",
+        "Where a target is missed, the reason (all measured on this CPU, where "
+        "every elementwise pass over an (N, C) float32 array costs a few ms):",
+        *[f"- {name}: {reason}" for name, reason in REASONS.items()],
         "",
         f"Targets (issue #13): every kimbalance loss within {TARGET}x of Keras CE "
         "on every backend, class-id paths within 1.0x, and no kimbalance loss "
@@ -586,6 +653,11 @@ def main():
                         help="BATCHxCLASSES, e.g. 4096x1000")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="time budget per backend: fewer timed rounds than "
+                        "--repeats when it runs out (at least one per shape)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the backends' workers at the same time")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: shape {QUICK_SHAPES[0]}, 1 repeat, 1 "
                         "warm-up; prints the table, writes nothing")
@@ -601,22 +673,31 @@ def main():
         raw = json.loads(RAW.read_text())
     raw["machine"] = machine_description()
     failures = {}
+    procs = {}
     for backend in args.backends:
         print(f"--- {backend}", flush=True)
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
         worker_args = [sys.executable, __file__, "--backend", backend, "--repeats",
                        str(args.repeats), "--warmup", str(args.warmup), "--shapes",
-                       *args.shapes] + (["--quick"] if args.quick else [])
-        proc = subprocess.run(worker_args, env=env, capture_output=True, text=True,
-                              cwd=HERE.parent)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+                       *args.shapes] + (["--quick"] if args.quick else []) + (
+                           ["--max-seconds", str(args.max_seconds)]
+                           if args.max_seconds else [])
+        procs[backend] = subprocess.Popen(
+            worker_args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, cwd=HERE.parent)
+        if not args.parallel:
+            procs[backend].wait()
+    for backend, proc in procs.items():
+        stdout, stderr = proc.communicate()
+        lines = [line for line in stdout.splitlines() if line.startswith("{")]
         if proc.returncode or not lines:
-            failures[backend] = f"exit {proc.returncode}: {proc.stderr[-800:]}"
+            failures[backend] = f"exit {proc.returncode}: {stderr[-800:]}"
             print(failures[backend], file=sys.stderr)
             continue
         result = json.loads(lines[-1])
         result.update(command=command.strip(), date=datetime.date.today().isoformat(),
-                      repeats=args.repeats, warmup=args.warmup)
+                      repeats=args.repeats, warmup=args.warmup,
+                      parallel=bool(args.parallel and len(procs) > 1))
         raw["backends"][backend] = result
     text = write_table(raw)
     if not args.quick:

@@ -88,7 +88,7 @@ def focal_factor(q, gamma):
         return factor, slope
     clipped = ops.maximum(q, TINY)
     factor = ops.power(clipped, gamma)
-    slope = ops.where(q > TINY, factor * (gamma / clipped), ops.zeros_like(q))
+    slope = ops.where(q > TINY, factor * (gamma / clipped), 0.0)
     return factor, slope
 
 
@@ -204,6 +204,18 @@ def softmax_focal(targets, logits, *, gamma, scale=1.0):
     return fused_call(forward, targets, logits)
 
 
+def _bce_from_logits(targets, logits):
+    """`softplus(z) - y z`, elementwise: -y log p - (1 - y) log(1 - p).
+
+    On torch one `binary_cross_entropy_with_logits` kernel (through
+    `keras.ops.binary_crossentropy`) instead of three eager passes; jax and
+    tensorflow fuse the plain formula (Keras' jax form takes two log-sigmoids).
+    """
+    if keras.backend.backend() == "torch":
+        return ops.binary_crossentropy(targets, logits, from_logits=True)
+    return ops.softplus(logits) - targets * logits
+
+
 def _label_mean(values, rank):
     return values if rank <= 1 else ops.mean(values, axis=-1)
 
@@ -217,13 +229,14 @@ def _upstream_of(upstream, rank, num_labels):
 def sigmoid_focal(targets, logits, *, gamma, alpha=None):
     """Per-sample mean over labels of torchvision's sigmoid focal loss, fused.
 
-    Per label `L = a_t f b` with `b = softplus(z) - y z` (the BCE),
-    `q = 1 - p_t = y + p (1 - 2 y)`, `f = q ** gamma` and
+    Per label `L = a_t f b` with `b = softplus(z) - y z` (the BCE, one
+    `keras.ops.binary_crossentropy` kernel on torch),
+    `q = 1 - p_t = y + p s` with `s = 1 - 2 y`, `f = q ** gamma` and
     `a_t = (1 - alpha) + y (2 alpha - 1)` (1 for alpha None).
 
-    Gradient: db/dz = p - y, dq/dz = (1 - 2 y) p (1 - p), df/dq = g (the
+    Gradient: db/dz = p - y, dq/dz = s p (1 - p), df/dq = g (the
     slope gamma * q ** (gamma - 1)), so
-    dL/dz = a_t [g (1 - 2 y) p (1 - p) b + f (p - y)],
+    dL/dz = a_t [f (p - y) + g s p (1 - p) b],
     divided by the number of labels for the per-sample mean.
     """
     rank = len(logits.shape)
@@ -231,14 +244,16 @@ def sigmoid_focal(targets, logits, *, gamma, alpha=None):
 
     def forward(targets, logits):
         p = ops.sigmoid(logits)
-        bce = ops.softplus(logits) - targets * logits
+        bce = _bce_from_logits(targets, logits)
         diff = p - targets
-        f, g = focal_factor(targets + p * (1.0 - 2.0 * targets), gamma)
-        if f is None:
+        if gamma == 0:
             loss, slope = bce, diff
         else:
+            sign = 1.0 - 2.0 * targets
+            dq = sign * p  # q - y; times (1 - p): dq/dz
+            f, g = focal_factor(targets + dq, gamma)
             loss = f * bce
-            slope = f * diff + g * (1.0 - 2.0 * targets) * p * (1.0 - p) * bce
+            slope = f * diff + (g * bce) * (dq - dq * p)
         if alpha is not None:
             alpha_t = (1.0 - alpha) + targets * (2.0 * alpha - 1.0)
             loss = loss * alpha_t
@@ -300,17 +315,16 @@ def asymmetric(targets, logits, *, clip, log_eps, floor_log_q, focusing):
         if clip > 0:
             shifted = q + clip
             raw_log_q = ops.log(ops.minimum(shifted, 1.0))
-            slope_q = ops.where(shifted < 1.0, -(q * (1.0 - q)) / shifted,
-                                ops.zeros_like(q))
+            slope_q = ops.where(shifted < 1.0, (q * q - q) / shifted, 0.0)
         else:
             raw_log_q = raw_log_p - logits
             slope_q = q - 1.0
         log_p = ops.maximum(raw_log_p, log_eps)
-        slope_p = ops.where(raw_log_p > log_eps, q, ops.zeros_like(q))
+        slope_p = ops.where(raw_log_p > log_eps, q, 0.0)
         log_q = raw_log_q
         if floor_log_q:
             log_q = ops.maximum(raw_log_q, log_eps)
-            slope_q = ops.where(raw_log_q > log_eps, slope_q, ops.zeros_like(q))
+            slope_q = ops.where(raw_log_q > log_eps, slope_q, 0.0)
         pos, neg = targets, 1.0 - targets
         weights = focusing(q, logits)
         if weights is not None:
@@ -336,7 +350,7 @@ def _power_and_slope(base, exponent):
         return focal_factor(base, exponent)
     positive = ops.greater(base, 0.0)
     safe = ops.where(positive, base, ops.ones_like(base))
-    value = ops.where(positive, ops.power(safe, exponent), ops.zeros_like(base))
+    value = ops.where(positive, ops.power(safe, exponent), 0.0)
     return value, value * exponent / safe
 
 
@@ -360,7 +374,7 @@ def distribution_balanced(targets, logits, weight, *, bias, neg_scale,
     def forward(targets, logits, weight):
         scale = targets + (1.0 - targets) * neg_scale
         moved = (logits + bias) * scale
-        bce = ops.softplus(moved) - moved * targets
+        bce = _bce_from_logits(targets, moved)
         slope = weight * scale * (ops.sigmoid(moved) - targets)
         loss = weight * bce
         if focal_gamma > 0:

@@ -24,7 +24,7 @@ ROWS = [
 def test_quick_rows_run_and_render_a_table():
     backend = keras.backend.backend()
     result = bench_losses.measure([(8, 5)], repeats=1, warmup=1, rows=ROWS,
-                                  memory=backend == "torch")
+                                  memory=backend == "torch", bandwidth_mb=4)
     shape = result["shapes"]["8x5"]
     assert not shape["notes"]
     assert set(shape["median_ms"]) == set(ROWS)
