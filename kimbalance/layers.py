@@ -12,9 +12,14 @@ float16 inputs (computing in float32 inside), serialise through
 `get_config()` and save to `.keras` files that load on any backend.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from kimbalance._api import export
 from kimbalance._validation import (
@@ -114,7 +119,8 @@ class CosineDense(keras.layers.Layer):
         Aware Margin Loss." NeurIPS 2019.
     """
 
-    def __init__(self, units, *, scale=1.0, kernel_initializer=None, **kwargs):
+    def __init__(self, units: int, *, scale: float = 1.0,
+                 kernel_initializer: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.units = check_int("units", units, low=1)
         self.scale = check_float("scale", scale, low=0.0, low_inclusive=False,
@@ -203,7 +209,8 @@ class LogitAdjustment(keras.layers.Layer):
         ICLR 2021.
     """
 
-    def __init__(self, class_priors, *, tau=1.0, **kwargs):
+    def __init__(self, class_priors: ArrayLike, *, tau: float = 1.0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         try:
             priors = check_vector("class_priors", class_priors, positive=True)
@@ -273,7 +280,7 @@ class ThresholdDecision(keras.layers.Layer):
     [[1.0, 0.0], [0.0, 1.0]]
     """
 
-    def __init__(self, thresholds, **kwargs):
+    def __init__(self, thresholds: float | ArrayLike, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         values = None
         if not isinstance(thresholds, str | bytes | bool | np.bool_ | dict | set
@@ -381,7 +388,7 @@ class ClassScale(keras.layers.Layer):
         Long-Tailed Recognition." ICLR 2020.
     """
 
-    def __init__(self, *, scale_initializer="ones", **kwargs):
+    def __init__(self, *, scale_initializer: Any = "ones", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         try:
             initializer = keras.initializers.get(scale_initializer)

@@ -24,7 +24,7 @@ def test_version_flag_from_the_command_line():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-m", "kimbalance", "--version"],
                          cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=240)
+                         timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout == f"kimbalance {kimbalance.__version__}\n"
 

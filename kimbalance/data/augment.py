@@ -8,6 +8,10 @@ NumPy only, vectorised over the batch, reproducible from the generator's
 per-batch `rng`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 
 from kimbalance._validation import (
@@ -62,8 +66,9 @@ class RandomShiftFlip:
     True
     """
 
-    def __init__(self, max_shift=2, *, horizontal_flip=True, fill_value=0.0,
-                 classes=None):
+    def __init__(self, max_shift: int = 2, *, horizontal_flip: bool = True,
+                 fill_value: float = 0.0, classes: Sequence[int] | None = None,
+                 ) -> None:
         self.max_shift = check_int("max_shift", max_shift, low=0)
         self.horizontal_flip = check_bool("horizontal_flip", horizontal_flip)
         self.fill_value = check_float("fill_value", fill_value)
@@ -79,7 +84,8 @@ class RandomShiftFlip:
             classes = sorted({int(c) for c in ids})
         self.classes = classes
 
-    def __call__(self, x, y=None, rng=None):
+    def __call__(self, x: np.ndarray, y: np.ndarray | None = None,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
         """Returns the augmented batch (a new array; `x` itself if a no-op)."""
         images = np.asarray(x)
         if images.ndim not in (3, 4) or images.dtype.kind not in "biuf":

@@ -23,10 +23,13 @@ was prepared in the TFRecord format is read through `tf.data` (which imports
 TensorFlow). Nothing is downloaded unless `download=True`.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import gzip
 import os
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -64,7 +67,7 @@ _CLASS_NAMES = {
                 "horse", "ship", "truck"),
 }
 # IDX type codes (LeCun's format): data are big-endian.
-_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8),
+_IDX_DTYPES: dict[int, np.dtype] = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8),
                0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
                0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 _CHUNK = 1 << 22
@@ -93,17 +96,17 @@ class Dataset:
     source: str = ""
 
     @property
-    def train(self):
+    def train(self) -> tuple[np.ndarray, np.ndarray]:
         """`(x_train, y_train)`."""
         return self.x_train, self.y_train
 
     @property
-    def test(self):
+    def test(self) -> tuple[np.ndarray, np.ndarray]:
         """`(x_test, y_test)`."""
         return self.x_test, self.y_test
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         return len(self.class_names)
 
     def __repr__(self):
@@ -145,7 +148,7 @@ def _read_exact(stream, size, path, what):
     return buffer
 
 
-def read_idx(path):
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Reads one IDX file (LeCun's MNIST format), plain or gzip-compressed.
 
     The header is validated (two zero bytes, a known type code, 1 to 8
@@ -483,7 +486,9 @@ def _check_splits(splits):
     return tuple(splits)
 
 
-def load_dataset(name, *, data_dir=None, source="auto", download=False, splits=None):
+def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None,
+                 source: str = "auto", download: bool = False,
+                 splits: Sequence[str] | None = None) -> Dataset:
     """Loads a labelled image dataset as NumPy arrays.
 
     `"digits"` is scikit-learn's bundled 8x8 digits (1797 images), always
@@ -587,7 +592,8 @@ def _prepared_tfds(name, data_dir):
     return None
 
 
-def available_datasets(data_dir=None):
+def available_datasets(data_dir: str | os.PathLike | None = None,
+                       ) -> dict[str, str | None]:
     """Where each well-known dataset is found locally (without loading it).
 
     Args:
@@ -604,7 +610,7 @@ def available_datasets(data_dir=None):
     'scikit-learn (bundled)'
     """
     data_dir = check_path("data_dir", data_dir, allow_none=True)
-    found = {}
+    found: dict[str, str | None] = {}
     for name in _REPORTED:
         if name == "digits":
             found[name] = "scikit-learn (bundled)"

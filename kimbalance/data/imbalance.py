@@ -33,10 +33,15 @@ References:
     Data", ECML PKDD 2011.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kimbalance._validation import (
     MAX_CLASSES,
@@ -102,7 +107,7 @@ def _check_min_count(counts, n_max, ratio):
     return counts
 
 
-def long_tail_counts(n_max, num_classes, ratio):
+def long_tail_counts(n_max: int, num_classes: int, ratio: float) -> np.ndarray:
     """Per-class counts of an exponentially decaying (long-tailed) profile.
 
     Class `i` gets `int(n_max * (1 / ratio) ** (i / (num_classes - 1.0)))`
@@ -154,7 +159,8 @@ def _minority_size(num_classes, minority_fraction):
     return n_minority
 
 
-def step_counts(n_max, num_classes, ratio, minority_fraction=0.5):
+def step_counts(n_max: int, num_classes: int, ratio: float,
+                minority_fraction: float = 0.5) -> np.ndarray:
     """Per-class counts of a step profile (Buda et al. 2018; LDAM's "step").
 
     The first `num_classes - round(num_classes * minority_fraction)` classes are
@@ -195,7 +201,7 @@ def step_counts(n_max, num_classes, ratio, minority_fraction=0.5):
     return _check_min_count(counts, n_max, ratio)
 
 
-def linear_counts(n_max, num_classes, ratio):
+def linear_counts(n_max: int, num_classes: int, ratio: float) -> np.ndarray:
     """Per-class counts decreasing linearly from `n_max` to `int(n_max / ratio)`.
 
     Class `i` gets `int(n_max * (1 - t) + n_min * t)` with `t = i / (C - 1)`
@@ -341,8 +347,11 @@ def _select(labels, targets, seed):
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
-def imbalanced_indices(y, *, profile="long_tail", ratio=100, minority_fraction=0.5,
-                       class_order=None, n_max=None, num_classes=None, seed=0):
+def imbalanced_indices(y: ArrayLike, *, profile: str = "long_tail",
+                       ratio: float = 100, minority_fraction: float = 0.5,
+                       class_order: Sequence[int] | str | None = None,
+                       n_max: int | None = None, num_classes: int | None = None,
+                       seed: int = 0) -> np.ndarray:
     """Indices of an imbalanced subset of a (roughly balanced) labelled set.
 
     The class at rank `i` of `class_order` keeps `counts[i]` samples of the
@@ -408,7 +417,7 @@ def _take(x, indices, num_samples, name="x"):
     return np.asarray(x)[indices]
 
 
-def make_imbalanced(x, y, **kwargs):
+def make_imbalanced(x: Any, y: ArrayLike, **kwargs: Any) -> tuple[Any, Any]:
     """Applies `imbalanced_indices` to features and labels.
 
     Args:
@@ -438,7 +447,10 @@ def make_imbalanced(x, y, **kwargs):
     return x_sub, y_arr[indices]
 
 
-def binary_subset(y, positive, negative, ratio, *, num_negative=None, seed=0):
+def binary_subset(y: ArrayLike, positive: int | Sequence[int],
+                  negative: int | Sequence[int], ratio: float, *,
+                  num_negative: int | None = None,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A two-class subset at a given majority : minority ratio.
 
     The `negative` class is the majority and the `positive` class (label 1) the
@@ -561,15 +573,15 @@ class ImbalanceReport:
     scumble: float | None = None
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         return int(self.counts.shape[0])
 
     @property
-    def proportions(self):
+    def proportions(self) -> np.ndarray:
         """Per-class share of samples (multi-label: of rows with the label)."""
         return self.counts / float(self.num_samples)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Plain Python values (lists, ints, floats), ready for `json.dumps`."""
         out = {
             "num_samples": self.num_samples,
@@ -582,7 +594,7 @@ class ImbalanceReport:
             "class_names": (list(self.class_names) if self.class_names is not None
                             else None),
         }
-        if self.multi_label:
+        if self.multi_label and self.irlbl is not None:
             out.update(irlbl=self.irlbl.tolist(), mean_ir=self.mean_ir,
                        cvir=self.cvir, scumble=self.scumble)
         return out
@@ -626,7 +638,9 @@ class ImbalanceReport:
                 f"imbalance_ratio={self.imbalance_ratio:.4g})")
 
 
-def describe(y, *, num_classes=None, class_names=None, multi_label=None):
+def describe(y: ArrayLike, *, num_classes: int | None = None,
+             class_names: Sequence[str] | None = None,
+             multi_label: bool | None = None) -> ImbalanceReport:
     """Imbalance statistics of single-label or multi-label targets.
 
     Single-label (1-D class ids, (N, 1) or one-hot rows): per-class counts and
@@ -741,7 +755,9 @@ def _allocate(counts, total, rng):
     return base
 
 
-def stratified_split(y, *, test_size, seed=0, multi_label=None):
+def stratified_split(y: ArrayLike, *, test_size: float | int, seed: int = 0,
+                     multi_label: bool | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Stratified train / validation indices, single-label or multi-label.
 
     Single-label: the validation part holds `ceil(test_size * N)` samples (as

@@ -20,7 +20,12 @@ Remix's label rule is symmetric in the two samples); for CutMix it means the
 pasted box covers at most half the image.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kimbalance._validation import (
     check_counts,
@@ -52,7 +57,7 @@ class _Mixing:
     """Shared parts: label parsing, batch checks, one-hot rows, the ratio."""
 
     returns_labels = True
-    num_classes = None
+    num_classes: int | None = None
 
     def _labels(self, x, y):
         """(x as an array, int64 ids, num_classes) for a batch."""
@@ -132,11 +137,13 @@ class MixUp(_Mixing):
         Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018.
     """
 
-    def __init__(self, alpha=0.2, *, num_classes=None):
+    def __init__(self, alpha: float = 0.2, *, num_classes: int | None = None) -> None:
         self.alpha = _check_alpha(alpha)
         self.num_classes = check_num_classes(num_classes)
 
-    def __call__(self, x, y, rng=None):
+    def __call__(self, x: np.ndarray, y: np.ndarray,
+                 rng: np.random.Generator | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
         x, ids, num_classes = self._labels(x, y)
         own = _one_hot(ids, num_classes)
         if self.alpha == 0:
@@ -191,11 +198,13 @@ class CutMix(_Mixing):
         Classifiers with Localizable Features", ICCV 2019.
     """
 
-    def __init__(self, alpha=1.0, *, num_classes=None):
+    def __init__(self, alpha: float = 1.0, *, num_classes: int | None = None) -> None:
         self.alpha = _check_alpha(alpha)
         self.num_classes = check_num_classes(num_classes)
 
-    def __call__(self, x, y, rng=None):
+    def __call__(self, x: np.ndarray, y: np.ndarray,
+                 rng: np.random.Generator | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
         x, ids, num_classes = self._labels(x, y)
         if x.ndim not in (3, 4):
             raise invalid("x", f"an image batch of shape (N, H, W) or (N, H, W, C) "
@@ -270,7 +279,8 @@ class Remix(MixUp):
         Chou et al., "Remix: Rebalanced Mixup", ECCV 2020 Workshops.
     """
 
-    def __init__(self, alpha=1.0, kappa=3.0, tau=0.5, *, class_counts):
+    def __init__(self, alpha: float = 1.0, kappa: float = 3.0, tau: float = 0.5, *,
+                 class_counts: ArrayLike) -> None:
         self.alpha = _check_alpha(alpha)
         self.kappa = check_float("kappa", kappa, low=1.0)
         self.tau = check_float("tau", tau, low=0.0, high=1.0)
@@ -279,7 +289,9 @@ class Remix(MixUp):
         self.num_classes = len(self.class_counts)
         self._counts = counts.astype(np.float64)
 
-    def __call__(self, x, y, rng=None):
+    def __call__(self, x: np.ndarray, y: np.ndarray,
+                 rng: np.random.Generator | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
         x, ids, num_classes = self._labels(x, y)
         own = _one_hot(ids, num_classes)
         if self.alpha == 0:
@@ -346,7 +358,8 @@ class BalancedMixUp(_Mixing):
         Classification", MICCAI 2021.
     """
 
-    def __init__(self, x, y, alpha=0.2, *, num_classes=None):
+    def __init__(self, x: Any, y: ArrayLike, alpha: float = 0.2, *,
+                 num_classes: int | None = None) -> None:
         targets = parse_targets(y, num_classes, name="y", multi_label=False)
         if not hasattr(x, "__len__") or not hasattr(x, "__getitem__"):
             raise invalid("x", "an array indexable by an int index array", x)
@@ -358,11 +371,12 @@ class BalancedMixUp(_Mixing):
         self._x = x
         ids = targets.ids
         self._order = np.argsort(ids, kind="stable")
-        self._counts = np.bincount(ids, minlength=self.num_classes)
+        self._counts = np.bincount(ids, minlength=targets.num_classes)
         self._offsets = np.concatenate([[0], np.cumsum(self._counts)[:-1]])
         self._present = np.flatnonzero(self._counts)
 
-    def balanced_indices(self, batch_size, rng):
+    def balanced_indices(self, batch_size: int,
+                         rng: np.random.Generator) -> np.ndarray:
         """Indices of a class-balanced draw of `batch_size` samples.
 
         Args:
@@ -383,7 +397,9 @@ class BalancedMixUp(_Mixing):
         members = np.minimum(members, sizes - 1)
         return self._order[self._offsets[classes] + members], classes
 
-    def __call__(self, x, y, rng=None):
+    def __call__(self, x: np.ndarray, y: np.ndarray,
+                 rng: np.random.Generator | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
         x, ids, num_classes = self._labels(x, y)
         own = _one_hot(ids, num_classes)
         if self.alpha == 0:

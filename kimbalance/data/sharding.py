@@ -28,8 +28,11 @@ disjoint and together are exactly the step's global batch, so the shards of
 an epoch together are exactly the epoch (plus the padding).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import numbers
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -40,7 +43,7 @@ from kimbalance.data.samplers import Sampler
 __all__ = ["ShardLayout", "ShardedSampler", "shard_batch_indices"]
 
 
-def check_shard_index(shard_index, num_shards):
+def check_shard_index(shard_index: int, num_shards: int) -> int:
     """Returns `shard_index` as an int in `[0, num_shards)`, else raises."""
     if (not isinstance(shard_index, numbers.Integral)
             or isinstance(shard_index, bool)
@@ -110,15 +113,15 @@ class ShardLayout:
                           "drop_remainder=True)", self.batch_size)
 
     @property
-    def global_batch_size(self):
+    def global_batch_size(self) -> int:
         return self.batch_size * self.num_shards
 
     @property
-    def num_full_batches(self):
+    def num_full_batches(self) -> int:
         return self.epoch_size // self.global_batch_size
 
     @property
-    def tail_batch_size(self):
+    def tail_batch_size(self) -> int:
         tail = self.epoch_size - self.num_full_batches * self.global_batch_size
         if not tail or self.drop_remainder:
             return 0
@@ -126,14 +129,14 @@ class ShardLayout:
         return -(-tail // unit) * unit // self.num_shards
 
     @property
-    def num_batches(self):
+    def num_batches(self) -> int:
         return self.num_full_batches + int(self.tail_batch_size > 0)
 
     @property
-    def shard_size(self):
+    def shard_size(self) -> int:
         return self.num_full_batches * self.batch_size + self.tail_batch_size
 
-    def check_index(self, index):
+    def check_index(self, index: int) -> int:
         """Returns `index` as a step in `[0, num_batches)` (negative from the end).
 
         Raises:
@@ -152,29 +155,29 @@ class ShardLayout:
                 f"from the end)", index)))
         return index
 
-    def batch_size_at(self, index):
+    def batch_size_at(self, index: int) -> int:
         """The per-shard batch size of step `index`."""
         return self.batch_size if index < self.num_full_batches else (
             self.tail_batch_size)
 
-    def step_start(self, index):
+    def step_start(self, index: int) -> int:
         """The epoch position where step `index`'s global batch starts."""
         return index * self.global_batch_size
 
-    def step_positions(self, index):
+    def step_positions(self, index: int) -> np.ndarray:
         """The epoch positions of step `index`'s global batch (int64; padded
         tail positions wrap to the epoch start)."""
         size = self.batch_size_at(index) * self.num_shards
         start = self.step_start(index)
         return np.arange(start, start + size, dtype=np.int64) % self.epoch_size
 
-    def contiguous_positions(self, index):
+    def contiguous_positions(self, index: int) -> np.ndarray:
         """This shard's contiguous part of step `index` (int64 positions)."""
         size = self.batch_size_at(index)
         start = self.step_start(index) + self.shard_index * size
         return np.arange(start, start + size, dtype=np.int64) % self.epoch_size
 
-    def contiguous_range(self, index):
+    def contiguous_range(self, index: int) -> tuple[int, int] | None:
         """`(start, stop)` of this shard's contiguous part of step `index` when it
         needs no wrap-around, else None."""
         size = self.batch_size_at(index)
@@ -184,13 +187,14 @@ class ShardLayout:
         return None
 
 
-def stratifies(sampler, layout):
+def stratifies(sampler: Sampler, layout: ShardLayout) -> bool:
     """Whether shards deal each step's batch by class (see the module doc)."""
     return (layout.num_shards > 1 and layout.block_size == 1
             and sampler.single_label)
 
 
-def shard_batch_indices(sampler, layout, index, epoch):
+def shard_batch_indices(sampler: Sampler, layout: ShardLayout, index: int,
+                        epoch: int) -> np.ndarray:
     """The dataset indices of this shard's batch `index` of an epoch.
 
     Args:
@@ -274,7 +278,8 @@ class ShardedSampler:
     True
     """
 
-    def __init__(self, sampler, *, batch_size, num_shards=1, shard_index=0,
+    def __init__(self, sampler: Sampler, *, batch_size: int, num_shards: int = 1,
+                 shard_index: int = 0,
                  drop_remainder=False):
         if not isinstance(sampler, Sampler):
             raise invalid("sampler", "a kimbalance.data.samplers.Sampler", sampler)
@@ -291,14 +296,14 @@ class ShardedSampler:
         self.num_batches = self.layout.num_batches
         self.epoch = 0
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         """Sets the epoch to iterate (call it every epoch, on every rank)."""
         self.epoch = check_int("epoch", epoch, low=0)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.layout.shard_size
 
-    def batch_indices(self, index, epoch=None):
+    def batch_indices(self, index: int, epoch: int | None = None) -> np.ndarray:
         """The dataset indices of this shard's batch `index` (int64 array).
 
         Raises:
@@ -309,7 +314,7 @@ class ShardedSampler:
         index = self.layout.check_index(index)
         return shard_batch_indices(self.sampler, self.layout, index, epoch)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         epoch = self.epoch
         for index in range(self.num_batches):
             yield from self.batch_indices(index, epoch).tolist()

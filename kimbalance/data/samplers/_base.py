@@ -7,12 +7,16 @@ The mutable limits (`EPOCH_CACHE_LIMIT`) are read at call time, so tests
 may lower them on this module.
 """
 
+from __future__ import annotations
+
 import hashlib
 import numbers
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 import kimbalance.data._random as _random
 from kimbalance._validation import (
@@ -44,7 +48,7 @@ ITER_CHUNK = 1 << 16
 MAX_EPOCH_SIZE = MAX_COUNT
 
 
-def largest_remainder(total, probabilities):
+def largest_remainder(total: int, probabilities: np.ndarray) -> np.ndarray:
     """Integer counts summing to `total`, closest to `total * probabilities`."""
     exact = total * probabilities
     counts = np.floor(exact).astype(np.int64)
@@ -55,7 +59,7 @@ def largest_remainder(total, probabilities):
     return counts
 
 
-def fingerprint(targets):
+def fingerprint(targets: Any) -> str:
     """A digest of parsed labels: class ids, or the multi-hot matrix.
 
     One pass over the labels (cheaper than the argsort a sampler does
@@ -81,12 +85,12 @@ class ClassPartitioned:
         self.counts = check_counts("counts", counts)
 
 
-def read_only(arr):
+def read_only(arr: np.ndarray) -> np.ndarray:
     arr.flags.writeable = False
     return arr
 
 
-def compact_ids(ids, num_classes):
+def compact_ids(ids: np.ndarray, num_classes: int) -> np.ndarray:
     """Class ids in the smallest unsigned dtype that holds them."""
     for dtype in (np.uint8, np.uint16, np.uint32):
         if num_classes <= np.iinfo(dtype).max + 1:
@@ -137,8 +141,12 @@ class Sampler:
     block_size = 1
     keyword_arguments: tuple[str, ...] = ("num_classes",)
     multi_label = False
+    fingerprint: str | None
+    _order: np.ndarray | None
+    _labels: np.ndarray | None
 
-    def __init__(self, y, *, seed=0, num_classes=None):
+    def __init__(self, y: Any, *, seed: int = 0,
+                 num_classes: int | None = None) -> None:
         self._init_state(seed)
         if isinstance(y, ClassPartitioned):
             counts = y.counts
@@ -206,7 +214,7 @@ class Sampler:
         self._set_size(num_samples, "num_samples", num_samples)
 
     @classmethod
-    def from_counts(cls, counts, *, seed=0, **kwargs):
+    def from_counts(cls, counts: ArrayLike, *, seed: int = 0, **kwargs: Any) -> Any:
         """Builds the sampler for class-partitioned storage from per-class counts.
 
         Class c occupies dataset positions `[offset_c, offset_c + n_c)` with
@@ -236,17 +244,17 @@ class Sampler:
         return self._size
 
     @property
-    def class_partitioned(self):
+    def class_partitioned(self) -> bool:
         """Whether built by `from_counts` (class c at `[offset_c, offset_c + n_c)`)."""
         return self._order is None and self.fingerprint is None
 
     @property
-    def single_label(self):
+    def single_label(self) -> bool:
         """Whether every dataset index has one class (`classes_of` works)."""
         return self._order is not None or self.class_partitioned
 
     @property
-    def materializes_epoch(self):
+    def materializes_epoch(self) -> bool:
         """Whether whole epochs are computed and cached (else slice by slice)."""
         return self._size <= EPOCH_CACHE_LIMIT
 
@@ -254,7 +262,8 @@ class Sampler:
         """Sets the epoch that `iter()` and `indices()` (without epoch) use."""
         self.epoch = check_int("epoch", epoch, low=0)
 
-    def indices(self, epoch=None, start=0, stop=None):
+    def indices(self, epoch: int | None = None, start: int = 0,
+                stop: int | None = None) -> np.ndarray:
         """The dataset indices of an epoch, or of the slice `[start, stop)` of it.
 
         Args:
@@ -279,7 +288,7 @@ class Sampler:
             return self._epoch_array(epoch)[start:stop]
         return self._positions(epoch, np.arange(start, stop, dtype=np.int64))
 
-    def indices_at(self, epoch, positions):
+    def indices_at(self, epoch: int, positions: ArrayLike) -> np.ndarray:
         """The dataset indices at arbitrary positions of an epoch.
 
         Args:
@@ -315,7 +324,7 @@ class Sampler:
         flat = self._positions(epoch, positions.reshape(-1))
         return flat.reshape(positions.shape)
 
-    def classes_of(self, indices):
+    def classes_of(self, indices: ArrayLike) -> np.ndarray:
         """The class ids of dataset indices (single-label samplers).
 
         For a class-partitioned sampler (`from_counts`) the class follows from
@@ -346,7 +355,7 @@ class Sampler:
             return self._labels[indices].astype(np.int64)
         return np.searchsorted(self._offsets, indices, side="right") - 1
 
-    def same_labels(self, targets):
+    def same_labels(self, targets: Any) -> bool:
         """Whether `targets` are the labels this sampler was built on.
 
         Compared through a digest of the labels (class ids, or the multi-hot
@@ -372,7 +381,7 @@ class Sampler:
                         and np.all(ids[1:] >= ids[:-1]))
         return fingerprint(targets) == self.fingerprint
 
-    def epoch_class_counts(self, epoch=None):
+    def epoch_class_counts(self, epoch: int | None = None) -> np.ndarray:
         """Per-class number of samples in an epoch (no epoch is materialised).
 
         Args:
@@ -391,7 +400,7 @@ class Sampler:
             stop = min(start + ITER_CHUNK, self._size)
             yield from self.indices(epoch, start, stop).tolist()
 
-    def as_torch_sampler(self):
+    def as_torch_sampler(self) -> Any:
         """Wraps this sampler in a `torch.utils.data.Sampler` (imports torch).
 
         The wrapper iterates the current epoch and forwards `set_epoch`, like

@@ -1,6 +1,10 @@
 """Class-balanced batches: every block of `batch_size` holds each class equally.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 import kimbalance.data._random as _random
@@ -53,7 +57,9 @@ class ClassBalancedSampler(Sampler):
 
     keyword_arguments = ("batch_size", "num_samples", "num_classes")
 
-    def __init__(self, y, *, batch_size, num_samples=None, seed=0, num_classes=None):
+    def __init__(self, y: Any, *, batch_size: int,
+                 num_samples: int | None = None, seed: int = 0,
+                 num_classes: int | None = None) -> None:
         super().__init__(y, seed=seed, num_classes=num_classes)
         self.batch_size = check_int("batch_size", batch_size, low=1,
                                     high=MAX_EPOCH_SIZE)

@@ -1,7 +1,12 @@
 """Multi-label over-sampling by imbalance ratio per label (ML-ROS, Charte et al.).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 import kimbalance.data._random as _random
 import kimbalance.data.samplers._base as base
@@ -73,7 +78,8 @@ class MultiLabelOverSampler(Sampler):
     keyword_arguments = ("clone_fraction",)
     multi_label = True
 
-    def __init__(self, y, *, clone_fraction=0.25, seed=0):
+    def __init__(self, y: Any, *, clone_fraction: float = 0.25,
+                 seed: int = 0) -> None:
         if isinstance(y, ClassPartitioned):
             raise invalid("counts", "a label matrix: MultiLabelOverSampler clones "
                           "samples by their labels, so use MultiLabelOverSampler(y)",
@@ -96,7 +102,7 @@ class MultiLabelOverSampler(Sampler):
         self.irlbl = read_only(self.irlbl)
 
     @property
-    def materializes_epoch(self):
+    def materializes_epoch(self) -> bool:
         return True
 
     def _clones(self, epoch):
@@ -135,7 +141,7 @@ class MultiLabelOverSampler(Sampler):
     def _targets(self, epoch):
         return self._matrix[self._epoch_array(epoch)].sum(axis=0).astype(np.int64)
 
-    def report(self, epoch=None):
+    def report(self, epoch: int | None = None) -> dict[str, Any]:
         """IRLbl and MeanIR before and after the resampling of an epoch.
 
         Args:
@@ -158,7 +164,7 @@ class MultiLabelOverSampler(Sampler):
         }
 
     @classmethod
-    def from_counts(cls, counts, *, seed=0, **kwargs):
+    def from_counts(cls, counts: ArrayLike, *, seed: int = 0, **kwargs: Any) -> Any:
         """Not available: ML-ROS needs the label matrix, not class counts.
 
         Raises:

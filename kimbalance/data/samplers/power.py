@@ -1,6 +1,10 @@
 """Power-law class sampling: p_c proportional to n_c**q (square-root, progressive).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from kimbalance._validation import (
@@ -65,7 +69,9 @@ class PowerSampler(Sampler):
 
     keyword_arguments: tuple[str, ...] = ("power", "num_samples", "num_classes")
 
-    def __init__(self, y, *, power=0.5, num_samples=None, seed=0, num_classes=None):
+    def __init__(self, y: Any, *, power: float = 0.5,
+                 num_samples: int | None = None, seed: int = 0,
+                 num_classes: int | None = None) -> None:
         super().__init__(y, seed=seed, num_classes=num_classes)
         self.power = check_float("power", power, low=0.0)
         self._set_num_samples(num_samples)
@@ -102,7 +108,8 @@ class SquareRootSampler(PowerSampler):
 
     keyword_arguments = ("num_samples", "num_classes")
 
-    def __init__(self, y, *, num_samples=None, seed=0, num_classes=None):
+    def __init__(self, y: Any, *, num_samples: int | None = None,
+                 seed: int = 0, num_classes: int | None = None) -> None:
         super().__init__(y, power=0.5, num_samples=num_samples, seed=seed,
                          num_classes=num_classes)
 
@@ -140,14 +147,16 @@ class ProgressiveSampler(Sampler):
 
     keyword_arguments = ("num_epochs", "num_samples", "num_classes")
 
-    def __init__(self, y, *, num_epochs, num_samples=None, seed=0, num_classes=None):
+    def __init__(self, y: Any, *, num_epochs: int,
+                 num_samples: int | None = None, seed: int = 0,
+                 num_classes: int | None = None) -> None:
         super().__init__(y, seed=seed, num_classes=num_classes)
         self.num_epochs = check_int("num_epochs", num_epochs, low=1)
         self._set_num_samples(num_samples)
         self._instance = read_only(self.counts / self.counts.sum())
         self._balanced = read_only(_power_probabilities(self.counts, 0.0))
 
-    def probabilities(self, epoch):
+    def probabilities(self, epoch: int) -> np.ndarray:
         """The class probabilities p_c(t) of epoch `epoch` (float64, sum 1)."""
         epoch = check_int("epoch", epoch, low=0)
         t = min(epoch, self.num_epochs) / self.num_epochs

@@ -1,6 +1,10 @@
 """Sampler names (the generator's `sampler=` strings) and `get_sampler`.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from kimbalance._validation import (
     invalid,
 )
@@ -22,7 +26,7 @@ from kimbalance.data.samplers.resampling import (
 __all__ = ["SAMPLERS", "get_sampler"]
 
 
-SAMPLERS = {
+SAMPLERS: dict[str, type[Sampler]] = {
     "instance": InstanceSampler,
     "over": RandomOverSampler,
     "under": RandomUnderSampler,
@@ -35,8 +39,9 @@ SAMPLERS = {
 }
 
 
-def get_sampler(identifier, y, *, seed=0, batch_size=None, num_classes=None,
-                **kwargs):
+def get_sampler(identifier: Any, y: Any, *, seed: int = 0,
+                batch_size: int | None = None, num_classes: int | None = None,
+                **kwargs: Any) -> Sampler:
     """Builds a sampler from its name (the generator's `sampler=` names).
 
     Each sampler class lists the keyword arguments it takes in

@@ -1,10 +1,14 @@
 """Repeat-factor sampling of images by the classes they contain (LVIS, Gupta et al.).
 """
 
+from __future__ import annotations
+
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 import kimbalance.data._random as _random
 from kimbalance._validation import (
@@ -45,7 +49,7 @@ def _water_fill(fractions, total):
 _PRESENCE_CHUNK = 1 << 22
 
 
-def class_presence(masks, num_classes):
+def class_presence(masks: Any, num_classes: int) -> np.ndarray:
     """Which classes each segmentation mask contains: an (N, C) bool matrix.
 
     The image-level labels that `RepeatFactorSampler` (and any multi-label
@@ -166,7 +170,8 @@ class RepeatFactorSampler(Sampler):
     keyword_arguments = ("threshold", "num_classes")
     multi_label = True
 
-    def __init__(self, y, *, threshold=0.001, seed=0, num_classes=None):
+    def __init__(self, y: Any, *, threshold: float = 0.001, seed: int = 0,
+                 num_classes: int | None = None) -> None:
         if isinstance(y, ClassPartitioned):
             raise invalid("counts", "image-level labels: RepeatFactorSampler "
                           "repeats images by the classes they contain, so use "
@@ -201,7 +206,7 @@ class RepeatFactorSampler(Sampler):
         self._num_extra = extra
         self._candidates = read_only(np.flatnonzero(inclusion > 0))
         self._inclusion = read_only(inclusion[self._candidates])
-        self._extras_cache = OrderedDict()
+        self._extras_cache: OrderedDict[Any, Any] = OrderedDict()
         self._extras_lock = threading.Lock()
         self._set_size(self._num_whole + extra, "threshold", threshold_given)
 
@@ -262,7 +267,7 @@ class RepeatFactorSampler(Sampler):
         self._extras_lock = threading.Lock()
 
     @classmethod
-    def from_counts(cls, counts, *, seed=0, **kwargs):
+    def from_counts(cls, counts: ArrayLike, *, seed: int = 0, **kwargs: Any) -> Any:
         """Not available: repeat factors are per image, from image-level labels.
 
         Raises:

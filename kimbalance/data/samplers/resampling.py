@@ -5,7 +5,10 @@ imbalanced-learn): all samples once, topped up with replacement (over) or a
 rotating window of each large class (under).
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +46,8 @@ class InstanceSampler(Sampler):
     keyword_arguments = ("num_classes",)
     multi_label = True
 
-    def __init__(self, y, *, seed=0, num_classes=None):
+    def __init__(self, y: Any, *, seed: int = 0,
+                 num_classes: int | None = None) -> None:
         super().__init__(y, seed=seed, num_classes=num_classes)
         if not self.single_label:
             # Multi-hot rows: one pseudo-class holds every row, in place.
@@ -183,7 +187,8 @@ class RandomOverSampler(Sampler):
 
     keyword_arguments = ("sampling_strategy", "num_classes")
 
-    def __init__(self, y, *, sampling_strategy="auto", seed=0, num_classes=None):
+    def __init__(self, y: Any, *, sampling_strategy: Any = "auto",
+                 seed: int = 0, num_classes: int | None = None) -> None:
         super().__init__(y, seed=seed, num_classes=num_classes)
         self.sampling_strategy = sampling_strategy
         self.target_counts = read_only(_strategy_targets(sampling_strategy,
@@ -266,7 +271,8 @@ class RandomUnderSampler(Sampler):
 
     keyword_arguments = ("sampling_strategy", "num_classes")
 
-    def __init__(self, y, *, sampling_strategy="auto", seed=0, num_classes=None):
+    def __init__(self, y: Any, *, sampling_strategy: Any = "auto",
+                 seed: int = 0, num_classes: int | None = None) -> None:
         super().__init__(y, seed=seed, num_classes=num_classes)
         self.sampling_strategy = sampling_strategy
         targets = _strategy_targets(sampling_strategy, self.counts, "under")
