@@ -3,9 +3,9 @@
 The blocks of one page run in order in one namespace, in a temporary working
 directory, as a reader would paste them. Training calls show the epochs a real
 run uses; here `epochs=N` runs as `epochs=1` (the guides' data are small, so a
-page takes a few seconds). A block preceded by the line `<!-- skip -->` is not
-run (commands for other machines, e.g. a multi-host launch); such blocks are
-rare and each says why next to the marker.
+page takes seconds). A block preceded by a `<!-- skip: reason -->` line is not
+run (code that needs another machine, e.g. a torch.distributed process group);
+such blocks are rare and each states its reason in the marker.
 """
 
 import pathlib
@@ -20,7 +20,7 @@ DOCS = ROOT / "docs"
 # docstrings, whose examples run as doctests) or copied from tools' output.
 NOT_GUIDES = {"benchmarks.md", "changelog.md", "architecture.md"}
 
-SKIP_MARKER = "<!-- skip -->"
+SKIP_MARKER = "<!-- skip"
 _FENCE = re.compile(
     r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```\s*$",
     re.M | re.S)
@@ -45,7 +45,7 @@ def python_blocks(text):
         if not info or info[0] not in ("python", "py"):
             continue
         before = text[:match.start()].rstrip().splitlines()
-        if before and before[-1].strip() == SKIP_MARKER:
+        if before and before[-1].strip().startswith(SKIP_MARKER):
             continue
         indent = len(match.group("indent"))
         code = "\n".join(line[indent:] for line in match.group("body").splitlines())
@@ -54,8 +54,9 @@ def python_blocks(text):
 
 
 def test_python_blocks_finds_fences_and_honours_the_skip_marker():
-    text = ("intro\n```python\nx = 1\n```\n\n<!-- skip -->\n```python\nboom()\n```\n"
-            "```bash\nmake test\n```\n  ```python\n  y = x + 1\n  ```\n")
+    text = ("intro\n```python\nx = 1\n```\n\n<!-- skip: no GPU -->\n"
+            "```python\nboom()\n```\n```bash\nmake test\n```\n"
+            "  ```python\n  y = x + 1\n  ```\n")
     blocks = python_blocks(text)
     assert [code for _, code in blocks] == ["x = 1", "y = x + 1"]
     assert [line for line, _ in blocks] == [2, 13]
