@@ -36,10 +36,16 @@ there with the same settings, so a long run can be restarted. `--plot`
 writes a PNG with test images holding tail classes: input, truth and each
 method's prediction (first seed).
 
+The defaults are sized for a loaded 2-core CPU (benchmarks/results/
+segmentation.md: 8 methods x 3 seeds in about half an hour on torch): 7x7
+tiles, 14x14 mosaics, a one-level U-Net, 960 training mosaics, 2 epochs.
+That is a small experiment; on a real machine use e.g. `--downscale 1
+--depth 2 --base-filters 16 --train-size 4000 --epochs 15` (56x56 mosaics).
+
 Examples:
-    python recipes/segmentation.py --smoke --quiet          # seconds
-    python recipes/segmentation.py --dataset fashion_mnist --seeds 3 \\
-        --backend torch --resume --quiet
+    python recipes/segmentation.py --smoke --quiet   # digits, under a minute
+    python recipes/segmentation.py --seeds 3 --backend torch --threads 1 \\
+        --resume --quiet
 """
 
 import base64
@@ -73,7 +79,7 @@ METHODS = {
     "focal_tversky": "focal Tversky (alpha 0.3, beta 0.7, gamma 0.75)",
     "repeat_factor": "CE + LVIS repeat-factor image sampling",
 }
-COLUMNS = ["method", "miou", "tail_iou", "balanced_pixel_accuracy",
+COLUMNS = ["method", "seeds", "miou", "tail_iou", "balanced_pixel_accuracy",
            "background_iou", "val_miou", "train_time"]
 HEADERS = {"miou": "mIoU (fg)", "tail_iou": "tail IoU",
            "balanced_pixel_accuracy": "bal. pixel acc",
@@ -88,19 +94,19 @@ PLOT_IMAGES = 4
 
 
 def build_parser():
-    parser = ex.make_parser(__doc__, epochs=4, recipe="segmentation",
+    parser = ex.make_parser(__doc__, epochs=2, recipe="segmentation",
                             batch_size=32, dataset="fashion_mnist")
-    parser.add_argument("--train-size", type=int, default=2000,
-                        help="training mosaics (default: 2000)")
-    parser.add_argument("--val-size", type=int, default=200,
-                        help="validation mosaics (default: 200)")
-    parser.add_argument("--test-size", type=int, default=500,
-                        help="test mosaics (default: 500)")
+    parser.add_argument("--train-size", type=int, default=960,
+                        help="training mosaics (default: 960)")
+    parser.add_argument("--val-size", type=int, default=100,
+                        help="validation mosaics (default: 100)")
+    parser.add_argument("--test-size", type=int, default=300,
+                        help="test mosaics (default: 300)")
     parser.add_argument("--grid", type=int, default=2, help="tiles per side")
-    parser.add_argument("--downscale", type=int, default=2,
+    parser.add_argument("--downscale", type=int, default=4,
                         help="tiles are shrunk by this integer factor (block "
-                             "mean; default 2: 28x28 Fashion-MNIST tiles become "
-                             "14x14, mosaics 28x28; 1 in smoke mode)")
+                             "mean; default 4: 28x28 Fashion-MNIST tiles become "
+                             "7x7, mosaics 14x14; 1 in smoke mode)")
     parser.add_argument("--ratio", type=float, default=100.0,
                         help="head / tail tile-class ratio (default: 100)")
     parser.add_argument("--background-prob", type=float, default=0.25,
@@ -109,12 +115,13 @@ def build_parser():
                         help="tile intensity above which a pixel is foreground")
     parser.add_argument("--noise", type=float, default=0.1,
                         help="std of the Gaussian noise on the images")
-    parser.add_argument("--base-filters", type=int, default=16,
-                        help="U-Net filters at full resolution (default: 16)")
-    parser.add_argument("--depth", type=int, default=2, help="U-Net depth")
+    parser.add_argument("--base-filters", type=int, default=8,
+                        help="U-Net filters at full resolution (default: 8)")
+    parser.add_argument("--depth", type=int, default=1,
+                        help="U-Net depth (poolings; default: 1)")
     parser.add_argument("--batch-norm", action="store_true",
                         help="batch normalisation in the U-Net (default: off)")
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
+    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     parser.add_argument("--pixel-weights", choices=weights.SCHEMES,
                         default="sqrt_inverse",
                         help="class-weight scheme of weighted_ce over the "
@@ -134,6 +141,10 @@ def build_parser():
     parser.add_argument("--resume", action="store_true",
                         help="skip the (method, seed) runs already in --runs "
                              "with the same settings")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: build the table and the figure from "
+                             "the runs already in --runs (missing runs are "
+                             "listed and left out)")
     parser.add_argument("--plot", default=None, metavar="PNG",
                         help="prediction figure (default: <out>/segmentation.png)")
     ex.parse_methods(parser, METHODS)
@@ -393,8 +404,8 @@ def main(argv=None):
     runs_path = args.runs or str(out / "segmentation_runs.jsonl")
     plot_path = args.plot or str(out / "segmentation.png")
     config = settings(args)
-    done = read_runs(runs_path, config) if args.resume else {}
-    if not args.resume and os.path.exists(runs_path) and args.runs is None:
+    reuse = args.resume or args.report_only
+    if not reuse and os.path.exists(runs_path) and args.runs is None:
         os.remove(runs_path)  # a fresh run replaces the default runs file
     methods = args.methods or list(METHODS)
     seeds = ex.seeds_from_args(args)
@@ -414,9 +425,15 @@ def main(argv=None):
                   f"per class {train_pixels.tolist()}; images holding each class "
                   f"{images_with.tolist()}; tail classes {tail.tolist()}")
         for method in methods:
+            # re-read before each run: several processes (one per seed) may
+            # share the runs file
+            done = read_runs(runs_path, config) if reuse else {}
             if (method, seed) in done:
                 record = done[(method, seed)]
                 print(f"{method} seed {seed}: resumed from {runs_path}")
+            elif args.report_only:
+                print(f"{method} seed {seed}: missing from {runs_path}, left out")
+                continue
             else:
                 record = run_one(method, split, args, seed, train_pixels, tail,
                                  picks, config)
@@ -426,6 +443,8 @@ def main(argv=None):
             if seed == seeds[0] and "plot_masks" in record:
                 predictions[method] = _decode(record["plot_masks"],
                                               (len(picks), *split["y_test"].shape[1:]))
+    if not records:
+        raise SystemExit(f"no runs with these settings in {runs_path}")
     results = [ex.RunResult(r["method"], r["seed"], r["metrics"]) for r in records]
     rows = ex.summarize(results)
     table = ex.markdown_table(rows, COLUMNS, headers=HEADERS, rates=RATES)

@@ -3,7 +3,8 @@
 One fresh Python process (the backend from KERAS_BACKEND, temporary
 KERAS_HOME / MPLCONFIGDIR, TensorFlow not quieted by the test) runs the
 recipe in `--smoke` mode (digits tiles, every method, one epoch), then again
-with `--resume` on the same runs file, which must train nothing. The score
+with `--resume` on the same runs file, which must train nothing, then with
+`--report-only --seeds 2`, which lists the missing seed-1 runs. The score
 functions are checked against scikit-learn on the flattened pixels.
 """
 
@@ -29,7 +30,8 @@ METHODS = list(RECIPE["METHODS"])
 DRIVER = """
 import os, runpy, sys
 script, out = sys.argv[1], sys.argv[2]
-for extra in ([], ["--resume", "--methods", "ce,dice"]):
+for extra in ([], ["--resume", "--methods", "ce,dice"],
+              ["--report-only", "--seeds", "2"]):
     sys.argv = [script, "--smoke", "--quiet", "--out", out, *extra]
     runpy.run_path(script, run_name="__main__")
     print("=== DONE", flush=True)
@@ -50,7 +52,7 @@ def smoke(tmp_path_factory):
                           cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=900)
     log = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and log.count("=== DONE") == 2, log[-6000:]
+    assert proc.returncode == 0 and log.count("=== DONE") == 3, log[-6000:]
     return out, log
 
 
@@ -85,6 +87,9 @@ def test_runs_file_has_one_line_per_run_and_resume_trains_nothing(smoke):
         more = record["images_per_epoch"] > RECIPE["SMOKE_SIZES"][0]
         assert more == (record["method"] == "repeat_factor")
     assert "ce seed 0: resumed from" in log and "dice seed 0: resumed from" in log
+    # --report-only trains nothing and lists what is missing
+    assert "ce seed 1: missing from" in log
+    assert "repeat_factor seed 1: missing from" in log
 
 
 @pytest.mark.skipif(keras.backend.backend() == "tensorflow",
