@@ -164,9 +164,12 @@ def run(args, runs_file):
             start = time.time()
             results = ex.run_methods(unit, split, seeds=[seed], epochs=args.epochs,
                                      batch_size=args.batch_size, arch="cnn",
-                                     learning_rate=1e-3, verbose=0)
+                                     learning_rate=1e-3, verbose=0,
+                                     validation=True)
             with runs_file.open("a") as f:
                 for result in results:
+                    if (result.method, seed) in done:  # re-run only as a base
+                        continue
                     f.write(json.dumps({
                         "method": result.method, "seed": seed, "config": config,
                         "metrics": result.metrics,
@@ -181,11 +184,13 @@ def run(args, runs_file):
 
 
 def _units(methods):
-    """Methods grouped so a post-hoc method runs with its base."""
+    """Methods grouped so a post-hoc method runs with its base, and a
+    two-stage method with the method whose stage 1 it continues from."""
     units, index = [], {}
     for method in methods:
-        if method.posthoc and method.base in index:
-            units[index[method.base]].append(method)
+        parent = method.base if method.posthoc else getattr(method, "stage1", None)
+        if parent in index:
+            units[index[parent]].append(method)
         else:
             index[method.name] = len(units)
             units.append([method])
