@@ -23,6 +23,10 @@ ARGS = {
     "LogitAdjustment": {"class_priors": COUNTS},
     "ThresholdDecision": {"thresholds": [0.5, 0.4, 0.3]},
     "BalancedAccuracy": {"num_classes": 3},
+    "ClassIoU": {"num_classes": 3},
+    "ClassDice": {"num_classes": 3},
+    "MeanClassIoU": {"num_classes": 3},
+    "MeanClassDice": {"num_classes": 3},
     "GeometricMean": {"num_classes": 3},
     "MacroF1": {"num_classes": 3},
 }
