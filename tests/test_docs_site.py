@@ -145,7 +145,8 @@ def test_loss_api_page_in_a_browser(site, tmp_path):
     assert example in flat
     assert "0.619" in text
     screenshot = tmp_path / "focal.png"
-    result = _chromium("--window-size=1200,1400", f"--screenshot={screenshot}", url,
-                       tmp_path=tmp_path)
+    # The virtual time budget lets the page render before the capture.
+    result = _chromium("--window-size=1200,1400", "--virtual-time-budget=10000",
+                       f"--screenshot={screenshot}", url, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert screenshot.stat().st_size > 10_000
