@@ -1,16 +1,12 @@
 """`python -m kimbalance --version` and its command-line arguments."""
 
-import os
-import pathlib
-import subprocess
+import runpy
 import sys
 
 import pytest
 
 import kimbalance
 from kimbalance.__main__ import main
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_version_flag_prints_the_version_and_exits_0(capsys):
@@ -20,13 +16,17 @@ def test_version_flag_prints_the_version_and_exits_0(capsys):
     assert capsys.readouterr().out == f"kimbalance {kimbalance.__version__}\n"
 
 
-def test_version_flag_from_the_command_line():
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "kimbalance", "--version"],
-                         cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=900)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout == f"kimbalance {kimbalance.__version__}\n"
+def test_version_flag_through_python_m(monkeypatch, capsys):
+    """`python -m kimbalance --version`: the module run as `__main__` (in process:
+    a new interpreter would only re-import keras and the backend)."""
+    monkeypatch.setattr(sys, "argv", ["kimbalance", "--version"])
+    # Run it afresh, as the interpreter would (runpy warns about a module
+    # already imported).
+    monkeypatch.delitem(sys.modules, "kimbalance.__main__")
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("kimbalance", run_name="__main__", alter_sys=True)
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"kimbalance {kimbalance.__version__}\n"
 
 
 def test_version_is_a_release_version():
