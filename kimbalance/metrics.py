@@ -621,7 +621,7 @@ class MacroF1(_ConfusionMatrixMetric):
 class _PerClassView(_ConfusionMatrixMetric):
     """Base of `ClassIoU` / `ClassDice`: per-class values of the matrix."""
 
-    _kind = None
+    _kind: str | None = None
 
     def __init__(self, num_classes, *, class_id=None, empty_value=None,
                  threshold=0.5, ignore_class=None, name=None, dtype=None):
@@ -649,7 +649,7 @@ class _PerClassView(_ConfusionMatrixMetric):
 class _MeanView(_ConfusionMatrixMetric):
     """Base of `MeanClassIoU` / `MeanClassDice`: mean over non-empty classes."""
 
-    _kind = None
+    _kind: str | None = None
 
     def __init__(self, num_classes, *, classes=None, threshold=0.5, ignore_class=None,
                  name=None, dtype=None):
