@@ -116,6 +116,12 @@ class DeferredReweighting(keras.callbacks.Callback):
         if not callable(getattr(generator, "set_class_weight", None)):
             raise invalid("generator", "a batch generator with `set_class_weight` "
                           "(kimbalance.data.BalancedBatchGenerator)", generator)
+        outputs = getattr(generator, "num_classes", None)
+        if isinstance(outputs, dict):
+            raise invalid("generator", "a single-output generator (DeferredReweighting "
+                          "switches one target's class weights; a multi-output "
+                          "generator takes per-output class_weight)",
+                          f"<generator with outputs {sorted(outputs)}>")
         self.generator = generator
         self.class_weight = _check_class_weight(class_weight, generator)
         self.start_epoch = check_int("start_epoch", start_epoch, low=0)

@@ -209,10 +209,12 @@ def is_sparse_labels(y_true, y_pred):
     true_rank = len(y_true.shape)
     pred_rank = len(y_pred.shape)
     if true_rank == pred_rank - 1:
+        _check_sample_shape(y_true.shape, y_pred, y_true)
         return True
     if true_rank == pred_rank:
         last_true, last_pred = y_true.shape[-1], y_pred.shape[-1]
         if last_true == 1 and last_pred != 1:
+            _check_sample_shape(y_true.shape[:-1], y_pred, y_true)
             return True
         if last_true is not None and last_pred is not None and last_true != last_pred:
             raise invalid(
@@ -221,6 +223,7 @@ def is_sparse_labels(y_true, y_pred):
                 f"shape {tuple(y_pred.shape)} (matching y_pred)",
                 f"<tensor of shape {tuple(y_true.shape)}>",
             )
+        _check_sample_shape(y_true.shape[:-1], y_pred, y_true)
         return False
     raise invalid(
         "y_true",
@@ -228,6 +231,21 @@ def is_sparse_labels(y_true, y_pred):
         f"for y_pred of shape {tuple(y_pred.shape)}",
         f"<tensor of shape {tuple(y_true.shape)}>",
     )
+
+
+def _check_sample_shape(sample_shape, y_pred, y_true):
+    """Labels must cover y_pred's sample dims (a mask per prediction map).
+
+    Only statically known sizes are compared (a traced batch size is None).
+    """
+    for got, want in zip(sample_shape, y_pred.shape[:-1], strict=True):
+        if got is not None and want is not None and got != want:
+            raise invalid(
+                "y_true",
+                f"labels of the sample shape of y_pred {tuple(y_pred.shape[:-1])} "
+                f"(a mask per prediction map)",
+                f"<tensor of shape {tuple(y_true.shape)}>",
+            )
 
 
 def sparse_ids(y_true, y_pred, ignore_class):

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kimbalance import callbacks
 from kimbalance.data.generator import BalancedBatchGenerator
 from kimbalance.weights import class_counts, class_weights
 
@@ -285,3 +286,13 @@ def test_num_classes_per_output():
     gen = BalancedBatchGenerator(X, {"a": YA, "b": YB}, sampling_target="a",
                                  num_classes={"a": 5})
     assert gen.num_classes == {"a": 5, "b": 2}
+
+
+def test_deferred_reweighting_refuses_a_multi_output_generator():
+    x = np.zeros((8, 2), "float32")
+    gen = BalancedBatchGenerator(
+        x, {"a": np.array([0, 1] * 4), "b": np.array([0] * 6 + [1] * 2)},
+        sampling_target="b", batch_size=4)
+    with pytest.raises(ValueError, match=r"argument `generator`. Expected a "
+                       r"single-output generator.*outputs \['a', 'b'\]"):
+        callbacks.DeferredReweighting(gen, start_epoch=1)
