@@ -41,9 +41,9 @@ def _public(module_name):
 
 @pytest.mark.parametrize(
     "module_name",
-    ["weights", "data", "data.samplers", "losses", "layers", "metrics", "thresholds",
-     "callbacks", "plots", "models", "evaluation", "experiments", "distributed",
-     "training"],
+    ["weights", "data", "data.samplers", "data.grain", "data.collate", "data.mosaics",
+     "losses", "layers", "metrics", "thresholds", "callbacks", "plots", "models",
+     "evaluation", "experiments", "distributed", "training"],
 )
 def test_every_name_in_all_exists(module_name):
     module = importlib.import_module(f"kimbalance.{module_name}")
