@@ -144,9 +144,10 @@ def test_loss_api_page_in_a_browser(site, tmp_path):
     example = ">>>loss=FocalCrossentropy(gamma=2.0,alpha=[0.25,0.75],from_logits=True)"
     assert example in flat
     assert "0.619" in text
-    screenshot = tmp_path / "focal.png"
-    # The virtual time budget lets the page render before the capture.
-    result = _chromium("--window-size=1200,1400", "--virtual-time-budget=10000",
-                       f"--screenshot={screenshot}", url, tmp_path=tmp_path)
+    screenshot = tmp_path / "losses.png"
+    # The page itself, not the #fragment: headless Chromium captures a blank
+    # image when it has scrolled to an anchor.
+    result = _chromium("--window-size=1200,1400", f"--screenshot={screenshot}", page,
+                       tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert screenshot.stat().st_size > 10_000
