@@ -64,6 +64,10 @@ weight 0) is skipped, as sklearn and imblearn skip classes absent from both
 to 2**24 (about 16.7 million) unit-weight samples.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -229,8 +233,9 @@ def _is_float(x):
 class _ConfusionMatrixMetric(metrics.Metric):
     """Base: accumulates a (num_classes, num_classes) weighted confusion matrix."""
 
-    def __init__(self, num_classes, *, threshold=0.5, ignore_class=None, name=None,
-                 dtype=None):
+    def __init__(self, num_classes: int, *, threshold: float = 0.5,
+                 ignore_class: int | None = None, name: str | None = None,
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(name=name, dtype=dtype)
         self.num_classes = check_int("num_classes", num_classes, low=2,
                                      high=_MAX_CLASSES)
@@ -250,7 +255,7 @@ class _ConfusionMatrixMetric(metrics.Metric):
             name="confusion_matrix",
         )
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Adds a batch of labels and predictions to the confusion matrix.
 
         Args:
@@ -362,7 +367,7 @@ class _ConfusionMatrixMetric(metrics.Metric):
             valid = ops.logical_and(valid, ops.not_equal(labels, self.ignore_class))
         return labels, valid
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         """Zeroes the confusion matrix (Keras calls this at each epoch start)."""
         self.confusion_matrix.assign(
             ops.zeros((self.num_classes, self.num_classes), dtype="float32")
@@ -399,7 +404,7 @@ class _ConfusionMatrixMetric(metrics.Metric):
         value = ops.where(sound, value, float("nan"))
         return ops.cast(value, self.dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"num_classes": self.num_classes, "threshold": self.threshold,
                        "ignore_class": self.ignore_class})
@@ -463,12 +468,13 @@ class BalancedAccuracy(_ConfusionMatrixMetric):
         distribution." ICPR 2010.
     """
 
-    def __init__(self, num_classes, *, threshold=0.5, ignore_class=None,
-                 name="balanced_accuracy", dtype=None):
+    def __init__(self, num_classes: int, *, threshold: float = 0.5,
+                 ignore_class: int | None = None, name: str = "balanced_accuracy",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(num_classes, threshold=threshold, ignore_class=ignore_class,
                          name=name, dtype=dtype)
 
-    def result(self):
+    def result(self) -> Any:
         true_positives, true_totals, _ = self._counts()
         recall = ops.divide_no_nan(true_positives, true_totals)
         value = _mean_over(recall, ops.greater(true_totals, 0))
@@ -528,13 +534,15 @@ class GeometricMean(_ConfusionMatrixMetric):
         training sets: one-sided selection." ICML 1997.
     """
 
-    def __init__(self, num_classes, *, correction=0.0, threshold=0.5,
-                 ignore_class=None, name="geometric_mean", dtype=None):
+    def __init__(self, num_classes: int, *, correction: float = 0.0,
+                 threshold: float = 0.5, ignore_class: int | None = None,
+                 name: str = "geometric_mean",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(num_classes, threshold=threshold, ignore_class=ignore_class,
                          name=name, dtype=dtype)
         self.correction = check_float("correction", correction, low=0.0, high=1.0)
 
-    def result(self):
+    def result(self) -> Any:
         true_positives, true_totals, predicted_totals = self._counts()
         present = ops.logical_or(ops.greater(true_totals, 0),
                                  ops.greater(predicted_totals, 0))
@@ -551,7 +559,7 @@ class GeometricMean(_ConfusionMatrixMetric):
         )
         return self._checked(value)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["correction"] = self.correction
         return config
@@ -605,12 +613,13 @@ class MacroF1(_ConfusionMatrixMetric):
         Management, 2009.
     """
 
-    def __init__(self, num_classes, *, threshold=0.5, ignore_class=None,
-                 name="macro_f1", dtype=None):
+    def __init__(self, num_classes: int, *, threshold: float = 0.5,
+                 ignore_class: int | None = None, name: str = "macro_f1",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(num_classes, threshold=threshold, ignore_class=ignore_class,
                          name=name, dtype=dtype)
 
-    def result(self):
+    def result(self) -> Any:
         true_positives, true_totals, predicted_totals = self._counts()
         totals = true_totals + predicted_totals
         f1 = ops.divide_no_nan(2.0 * true_positives, totals)
@@ -619,20 +628,23 @@ class MacroF1(_ConfusionMatrixMetric):
 
 
 class _PerClassView(_ConfusionMatrixMetric):
-    """Base of `ClassIoU` / `ClassDice`: per-class values of the matrix."""
+    """Base of `ClassIoU` / `ClassDice`: their constructor (`name=None`: `_name`)."""
 
-    _kind: str | None = None
+    _kind = ""
+    _name = ""
 
-    def __init__(self, num_classes, *, class_id=None, empty_value=None,
-                 threshold=0.5, ignore_class=None, name=None, dtype=None):
+    def __init__(self, num_classes: int, *, class_id: int | Sequence[int] | None = None,
+                 empty_value: float | None = None, threshold: float = 0.5,
+                 ignore_class: int | None = None, name: str | None = None,
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(num_classes, threshold=threshold, ignore_class=ignore_class,
-                         name=name, dtype=dtype)
+                         name=self._name if name is None else name, dtype=dtype)
         self.class_id = None if class_id is None else _check_class_ids(
             "class_id", class_id, self.num_classes, allow_int=True)
         self.empty_value = None if empty_value is None else check_float(
             "empty_value", empty_value)
 
-    def result(self):
+    def result(self) -> Any:
         values, present = self._class_scores(self._kind)
         empty = float("nan") if self.empty_value is None else self.empty_value
         values = ops.where(present, values, ops.full_like(values, empty))
@@ -640,25 +652,31 @@ class _PerClassView(_ConfusionMatrixMetric):
             values = ops.take(values, ops.convert_to_tensor(self.class_id, "int32"))
         return self._checked(values)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"class_id": self.class_id, "empty_value": self.empty_value})
         return config
 
 
 class _MeanView(_ConfusionMatrixMetric):
-    """Base of `MeanClassIoU` / `MeanClassDice`: mean over non-empty classes."""
+    """Base of `MeanClassIoU` / `MeanClassDice` (mean over non-empty classes).
 
-    _kind: str | None = None
+    Their one constructor: `name=None` gives the subclass's `_name`.
+    """
 
-    def __init__(self, num_classes, *, classes=None, threshold=0.5, ignore_class=None,
-                 name=None, dtype=None):
+    _kind = ""
+    _name = ""
+
+    def __init__(self, num_classes: int, *, classes: Sequence[int] | None = None,
+                 threshold: float = 0.5, ignore_class: int | None = None,
+                 name: str | None = None,
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(num_classes, threshold=threshold, ignore_class=ignore_class,
-                         name=name, dtype=dtype)
+                         name=self._name if name is None else name, dtype=dtype)
         self.classes = None if classes is None else _check_class_ids(
             "classes", classes, self.num_classes, allow_int=False)
 
-    def result(self):
+    def result(self) -> Any:
         values, present = self._class_scores(self._kind)
         if self.classes is not None:
             selected = ops.convert_to_tensor(self.classes, "int32")
@@ -666,7 +684,7 @@ class _MeanView(_ConfusionMatrixMetric):
             present = ops.take(present, selected)
         return self._checked(_mean_over(values, present))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["classes"] = self.classes
         return config
@@ -710,7 +728,9 @@ class ClassIoU(_PerClassView):
             Within `[0, num_classes)`, that class still counts the kept
             elements predicted as it (false positives), as in Keras; leave
             it out of `classes` to keep it out of a mean.
-        name: name of the metric instance.
+        name: name of the metric instance (`None`: `"class_iou"`, and
+            `"class_dice"`, `"mean_class_iou"`, `"mean_class_dice"` for the
+            others).
         dtype: dtype of the result (the state is float32).
 
     Raises:
@@ -735,12 +755,7 @@ class ClassIoU(_PerClassView):
     """
 
     _kind = "iou"
-
-    def __init__(self, num_classes, *, class_id=None, empty_value=None,
-                 threshold=0.5, ignore_class=None, name="class_iou", dtype=None):
-        super().__init__(num_classes, class_id=class_id, empty_value=empty_value,
-                         threshold=threshold, ignore_class=ignore_class, name=name,
-                         dtype=dtype)
+    _name = "class_iou"
 
 
 @export
@@ -787,12 +802,7 @@ class ClassDice(_PerClassView):
     """
 
     _kind = "dice"
-
-    def __init__(self, num_classes, *, class_id=None, empty_value=None,
-                 threshold=0.5, ignore_class=None, name="class_dice", dtype=None):
-        super().__init__(num_classes, class_id=class_id, empty_value=empty_value,
-                         threshold=threshold, ignore_class=ignore_class, name=name,
-                         dtype=dtype)
+    _name = "class_dice"
 
 
 @export
@@ -843,11 +853,7 @@ class MeanClassIoU(_MeanView):
     """
 
     _kind = "iou"
-
-    def __init__(self, num_classes, *, classes=None, threshold=0.5,
-                 ignore_class=None, name="mean_class_iou", dtype=None):
-        super().__init__(num_classes, classes=classes, threshold=threshold,
-                         ignore_class=ignore_class, name=name, dtype=dtype)
+    _name = "mean_class_iou"
 
 
 @export
@@ -882,8 +888,4 @@ class MeanClassDice(_MeanView):
     """
 
     _kind = "dice"
-
-    def __init__(self, num_classes, *, classes=None, threshold=0.5,
-                 ignore_class=None, name="mean_class_dice", dtype=None):
-        super().__init__(num_classes, classes=classes, threshold=threshold,
-                         ignore_class=ignore_class, name=name, dtype=dtype)
+    _name = "mean_class_dice"
