@@ -4,15 +4,21 @@ Every message has the Keras form:
 ``Invalid value for argument `tau`. Expected a float >= 0. Received: tau=-1.0``
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
 import numbers
 import os
+from collections.abc import Collection
+from typing import Any, Literal, overload
 
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import ArrayLike
 
 
-def invalid(name, expected, value):
+def invalid(name: str, expected: str, value: Any) -> ValueError:
     """Returns the ValueError for argument `name` (not raised, so callers `raise`)."""
     return ValueError(
         f"Invalid value for argument `{name}`. Expected {expected}. "
@@ -29,8 +35,9 @@ def _short_repr(value):
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def check_float(name, value, *, low=None, high=None, low_inclusive=True,
-                high_inclusive=True):
+def check_float(name: str, value: Any, *, low: float | None = None,
+                high: float | None = None, low_inclusive: bool = True,
+                high_inclusive: bool = True) -> float:
     """Returns `value` as a finite float within the given bounds, else raises."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok:
@@ -57,7 +64,8 @@ def _float_expectation(low, high, low_inclusive, high_inclusive):
     return "a finite float" + (" " + " and ".join(parts) if parts else "")
 
 
-def check_int(name, value, *, low=None, high=None):
+def check_int(name: str, value: Any, *, low: int | None = None,
+              high: int | None = None) -> int:
     """Returns `value` as an int within [low, high], else raises."""
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if ok and low is not None:
@@ -83,22 +91,31 @@ def _int_expectation(low, high):
     return "an int"
 
 
-def check_choice(name, value, choices):
+def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
     """Returns `value` if it is one of `choices`, else raises."""
     if not isinstance(value, str) or value not in choices:
         raise invalid(name, f"one of {sorted(choices)}", value)
     return value
 
 
-def check_bool(name, value):
+def check_bool(name: str, value: Any) -> bool:
     """Returns `value` as a bool; strings, ints and None are errors, not truthy."""
     if not isinstance(value, bool | np.bool_):
         raise invalid(name, "a bool", value)
     return bool(value)
 
 
-def check_vector(name, value, *, length=None, nonnegative=True, positive=False,
-                 allow_none=False):
+@overload
+def check_vector(name: str, value: Any, *, length: int | None = ...,
+                 nonnegative: bool = ..., positive: bool = ...,
+                 allow_none: Literal[False] = ...) -> npt.NDArray[np.float64]: ...
+@overload
+def check_vector(name: str, value: Any, *, length: int | None = ...,
+                 nonnegative: bool = ..., positive: bool = ...,
+                 allow_none: bool) -> npt.NDArray[np.float64] | None: ...
+def check_vector(name: str, value: Any, *, length: int | None = None,
+                 nonnegative: bool = True, positive: bool = False,
+                 allow_none: bool = False) -> npt.NDArray[np.float64] | None:
     """Returns a 1-D float64 array from a list/array/tuple, else raises.
 
     Checks finiteness, sign and (when given) the expected length.
@@ -128,7 +145,7 @@ def check_vector(name, value, *, length=None, nonnegative=True, positive=False,
     return arr
 
 
-def check_priors(name, value):
+def check_priors(name: str, value: Any) -> npt.NDArray[np.float64]:
     """Returns class priors normalised to sum to 1 from priors or counts.
 
     Zero, negative or non-finite entries raise: log(prior) must be finite.
@@ -184,20 +201,20 @@ class Targets:
     array: np.ndarray
     column: bool = False
 
-    def __len__(self):
+    def __len__(self) -> int:
         return int(self.array.shape[0])
 
     @property
-    def single_label(self):
+    def single_label(self) -> bool:
         return self.kind != "multi_hot"
 
-    def counts(self):
+    def counts(self) -> npt.NDArray[np.int64]:
         """Per-class sample counts (positives per label for multi-hot), int64."""
         if self.ids is not None:
             return np.bincount(self.ids, minlength=self.num_classes).astype(np.int64)
         return self.array.sum(axis=0).astype(np.int64)
 
-    def indicator(self):
+    def indicator(self) -> npt.NDArray[np.uint8]:
         """(N, C) uint8 0/1 matrix (one-hot for single-label targets)."""
         if self.ids is None:
             return self.array.astype(np.uint8)
@@ -206,14 +223,21 @@ class Targets:
         return out
 
 
-def check_num_classes(value, name="num_classes", *, allow_none=True):
+@overload
+def check_num_classes(value: Any, name: str = ..., *,
+                      allow_none: Literal[False]) -> int: ...
+@overload
+def check_num_classes(value: Any, name: str = ..., *,
+                      allow_none: bool = ...) -> int | None: ...
+def check_num_classes(value: Any, name: str = "num_classes", *,
+                      allow_none: bool = True) -> int | None:
     """Returns `value` as an int in [1, MAX_CLASSES] (or None), else raises."""
     if value is None and allow_none:
         return None
     return check_int(name, value, low=1, high=MAX_CLASSES)
 
 
-def as_label_array(y, name="y"):
+def as_label_array(y: ArrayLike, name: str = "y") -> np.ndarray:
     """Returns `y` as a non-empty numeric NumPy array with finite values."""
     if y is None or isinstance(y, dict | str | bytes | set):
         raise invalid(name, "an array of labels", y)
@@ -231,7 +255,8 @@ def as_label_array(y, name="y"):
     return arr
 
 
-def parse_targets(y, num_classes=None, *, name="y", multi_label=None):
+def parse_targets(y: ArrayLike, num_classes: int | None = None, *, name: str = "y",
+                  multi_label: bool | None = None) -> Targets:
     """Validates classification targets and returns a `Targets`.
 
     Args:
@@ -317,7 +342,8 @@ def _scalar(value):
     return int(value) if float(value).is_integer() else value
 
 
-def check_counts(name, value, *, positive=False):
+def check_counts(name: str, value: Any, *,
+                 positive: bool = False) -> npt.NDArray[np.int64]:
     """Returns per-class counts as an int64 array, else raises.
 
     Counts are whole, finite numbers in [0, MAX_COUNT] with at least one > 0.
@@ -353,7 +379,8 @@ def check_counts(name, value, *, positive=False):
     return counts
 
 
-def check_class_names(value, num_classes=None, name="class_names"):
+def check_class_names(value: Any, num_classes: int | None = None,
+                      name: str = "class_names") -> tuple[str, ...]:
     """Returns `value` as a tuple of strings (one per class), else raises.
 
     Names may be strings or ints (shown as strings); `num_classes`, when
@@ -371,7 +398,11 @@ def check_class_names(value, num_classes=None, name="class_names"):
     return tuple(str(n) for n in names)
 
 
-def check_path(name, value, *, allow_none=False):
+@overload
+def check_path(name: str, value: Any, *, allow_none: Literal[False] = ...) -> str: ...
+@overload
+def check_path(name: str, value: Any, *, allow_none: bool) -> str | None: ...
+def check_path(name: str, value: Any, *, allow_none: bool = False) -> str | None:
     """Returns a file-system path (`str` or `os.PathLike`) as a str, else raises."""
     if value is None and allow_none:
         return None
@@ -384,7 +415,7 @@ def check_path(name, value, *, allow_none=False):
     return path
 
 
-def check_shot_thresholds(many_threshold, few_threshold):
+def check_shot_thresholds(many_threshold: int, few_threshold: int) -> tuple[int, int]:
     """Returns the many / few-shot bounds of the long-tail split, else raises.
 
     A class is many-shot with more than `many_threshold` training samples and

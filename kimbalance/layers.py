@@ -14,6 +14,7 @@ float16 inputs (computing in float32 inside), serialise through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -131,7 +132,7 @@ class CosineDense(keras.layers.Layer):
         else:
             self.kernel_initializer = _get_initializer(kernel_initializer)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         input_dim = input_shape[-1]
         if input_dim is None:
             raise invalid("input_shape", "a known last dimension",
@@ -142,7 +143,7 @@ class CosineDense(keras.layers.Layer):
             initializer=self.kernel_initializer,
         )
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         inputs = ops.cast(inputs, "float32")
         kernel = ops.cast(self.kernel, "float32")
         cosine = ops.matmul(_l2_normalize(inputs, axis=-1),
@@ -151,10 +152,11 @@ class CosineDense(keras.layers.Layer):
             cosine = cosine * self.scale
         return ops.cast(cosine, self.compute_dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+            self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         return (*input_shape[:-1], self.units)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({
             "units": self.units,
@@ -225,18 +227,19 @@ class LogitAdjustment(keras.layers.Layer):
         log_priors = logs - np.logaddexp.reduce(logs)
         self._offset = (self.tau * log_priors).astype(np.float32)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         _check_last_dim(input_shape, "class_priors", self.class_priors)
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         logits = ops.cast(inputs, "float32")
         adjusted = logits - ops.convert_to_tensor(self._offset)
         return ops.cast(adjusted, self.compute_dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+            self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         return tuple(input_shape)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"class_priors": self.class_priors, "tau": self.tau})
         return config
@@ -300,20 +303,21 @@ class ThresholdDecision(keras.layers.Layer):
         self._num_labels = None if values.ndim == 0 else values.size
         self._threshold_values = _float32_ceil(values)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         if self._num_labels is not None:
             _check_last_dim(input_shape, "thresholds", self.thresholds)
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         scores = ops.cast(inputs, "float32")
         decisions = ops.greater_equal(
             scores, ops.convert_to_tensor(self._threshold_values))
         return ops.cast(decisions, self.compute_dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+            self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         return tuple(input_shape)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["thresholds"] = self.thresholds
         return config
@@ -399,7 +403,7 @@ class ClassScale(keras.layers.Layer):
                           "its config", scale_initializer)
         self.scale_initializer = initializer
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         num_classes = input_shape[-1] if len(input_shape) else None
         if num_classes is None:
             raise invalid("input_shape", "a known last dimension",
@@ -407,14 +411,15 @@ class ClassScale(keras.layers.Layer):
         self.scale = self.add_weight(name="scale", shape=(num_classes,),
                                      initializer=self.scale_initializer)
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         scaled = ops.cast(inputs, "float32") * ops.cast(self.scale, "float32")
         return ops.cast(scaled, self.compute_dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+            self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         return tuple(input_shape)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["scale_initializer"] = keras.initializers.serialize(
             self.scale_initializer)

@@ -26,9 +26,14 @@ by the package's one label parser, with the same rules and messages as the
 samplers, the generator, `kimbalance.data.describe` and `evaluate`.
 """
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import ArrayLike
 
 from kimbalance._validation import (
     Targets,
@@ -54,7 +59,9 @@ __all__ = [
 SCHEMES = ("balanced", "inverse", "sqrt_inverse", "power", "effective_number", "none")
 
 
-def class_counts(y, num_classes=None, *, one_hot=None, ignore_class=None):
+def class_counts(y: ArrayLike, num_classes: int | None = None, *,
+                 one_hot: bool | None = None,
+                 ignore_class: int | None = None) -> npt.NDArray[np.int64]:
     """Counts the samples of each class (or the positives of each label).
 
     Dense targets (segmentation masks, sequences) count every element (pixel,
@@ -96,8 +103,10 @@ def class_counts(y, num_classes=None, *, one_hot=None, ignore_class=None):
                          ignore_class=ignore_class)[0].counts()
 
 
-def dense_targets(y, num_classes=None, *, one_hot=None, ignore_class=None,
-                  name="y"):
+def dense_targets(
+        y: ArrayLike, num_classes: int | None = None, *, one_hot: bool | None = None,
+        ignore_class: int | None = None, name: str = "y",
+) -> tuple[Targets, tuple[int, ...], npt.NDArray[np.bool_] | None]:
     """Validates class ids, one-hot / multi-hot rows, id maps or one-hot maps.
 
     The reader behind `class_counts` and `sample_weights` (and the
@@ -202,8 +211,9 @@ def _drop_ignored(targets, shape, ignore_class, name, y):
     return kept, tuple(shape), keep
 
 
-def class_weights(counts, scheme="balanced", *, beta=0.9999, power=0.5,
-                  allow_missing=False):
+def class_weights(counts: ArrayLike, scheme: str = "balanced", *, beta: float = 0.9999,
+                  power: float = 0.5,
+                  allow_missing: bool = False) -> npt.NDArray[np.float64]:
     """Per-class weights from per-class counts.
 
     Args:
@@ -270,7 +280,8 @@ def class_weights(counts, scheme="balanced", *, beta=0.9999, power=0.5,
     return weights
 
 
-def pos_weights(y_multi_hot, *, allow_missing=False):
+def pos_weights(y_multi_hot: ArrayLike, *,
+                allow_missing: bool = False) -> npt.NDArray[np.float64]:
     """Per-label `num_negative / num_positive` (torch `BCEWithLogitsLoss` convention).
 
     Args:
@@ -298,7 +309,10 @@ def pos_weights(y_multi_hot, *, allow_missing=False):
     return np.where(pos > 0, neg / np.maximum(pos, 1.0), 1.0)
 
 
-def resolve_class_weight(class_weight, num_classes, counts=None, name="class_weight"):
+def resolve_class_weight(
+        class_weight: dict[int, float] | Sequence[float] | np.ndarray | str,
+        num_classes: int, counts: ArrayLike | None = None,
+        name: str = "class_weight") -> npt.NDArray[np.float64]:
     """Turns a scheme name, dict or sequence into a float64 array of shape (C,).
 
     A scheme name needs `counts`. A dict must give a weight for every class
@@ -316,7 +330,8 @@ def resolve_class_weight(class_weight, num_classes, counts=None, name="class_wei
         if keys != set(range(num_classes)):
             expected = f"a dict with one weight for each class 0..{num_classes - 1}"
             raise invalid(name, expected, class_weight)
-        values = [class_weight[c] for c in range(num_classes)]
+        values: Sequence[float] | np.ndarray = [class_weight[c]
+                                                for c in range(num_classes)]
     else:
         values = class_weight
     try:
@@ -334,8 +349,11 @@ def resolve_class_weight(class_weight, num_classes, counts=None, name="class_wei
     return arr
 
 
-def sample_weights(y, class_weight, *, num_classes=None, one_hot=None,
-                   ignore_class=None):
+def sample_weights(
+        y: ArrayLike,
+        class_weight: dict[int, float] | Sequence[float] | np.ndarray | str, *,
+        num_classes: int | None = None, one_hot: bool | None = None,
+        ignore_class: int | None = None) -> npt.NDArray[np.float64]:
     """Per-sample weights (or per-element weight maps) from class weights.
 
     Single-label: `w[y_i]`. Multi-label (2-D multi-hot `y`): the mean of the
