@@ -20,7 +20,7 @@ LAYERS = {
     1: ["_validation", "weights"],
     2: ["data.*"],
     3: ["_api", "_env", "_tensors", "losses.*", "layers", "metrics"],
-    4: ["thresholds", "callbacks", "plots", "models", "evaluation", "training"],
+    4: ["thresholds", "callbacks", "plots", "models", "evaluation", "training.*"],
     5: ["distributed", "experiments.*", "__main__"],
 }
 # Package front doors re-export their layer (or the whole package).
