@@ -511,10 +511,19 @@ def _lws(model, context):
 
 
 def _mislas_stage(model, context):
-    # MiSLAS stage 2: cRT with label-aware smoothing (the model's loss).
+    """MiSLAS stage 2 (Zhong et al. 2021): cRT on class-balanced batches with
+    label-aware smoothing (the model's loss) and BatchNorm shift learning
+    (the backbone's BatchNorm moving statistics follow the balanced data,
+    gamma / beta frozen). The benchmark CNN (`small_cnn`) has no BatchNorm
+    layer, so there the shift changes nothing and the results are those of
+    cRT with label-aware smoothing; with ResNet-32 the statistics shift."""
     model.compile(optimizer=model.optimizer, loss=_label_aware_smoothing(
         context.info), jit_compile=model.jit_compile)
-    return _crt(model, context)
+    epochs = classifier_epochs(context.info.epochs)
+    kb_training.retrain_classifier(model, _balanced_stage(context), epochs=epochs,
+                                   update_batchnorm_statistics=True,
+                                   verbose=context.verbose)
+    return SecondStage(model, extra_epochs=epochs)
 
 
 # Weight balancing's stage-1 weight decay, chosen on validation. Keras' AdamW
