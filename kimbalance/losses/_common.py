@@ -21,12 +21,17 @@ all zero) rather than an error. Check labels at the data boundary
 (`kimbalance.data.BalancedBatchGenerator` does) when training compiled.
 """
 
+from __future__ import annotations
+
 import contextlib
 import contextvars
 import numbers
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import keras
 import numpy as np
+import numpy.typing as npt
 from keras import ops
 
 from kimbalance._tensors import concrete_values
@@ -96,15 +101,15 @@ MAX_WEIGHT = 1e12
 # --- argument checks -----------------------------------------------------------
 
 
-def check_label_smoothing(value):
+def check_label_smoothing(value: Any) -> float:
     return check_float("label_smoothing", value, low=0.0, high=1.0)
 
 
-def check_ignore_class(value):
+def check_ignore_class(value: Any) -> int | None:
     return None if value is None else check_int("ignore_class", value)
 
 
-def check_exponent(name, value):
+def check_exponent(name: str, value: Any) -> float:
     """A focusing exponent: a finite float in [0, MAX_EXPONENT]."""
     return check_float(name, value, low=0.0, high=MAX_EXPONENT)
 
@@ -114,7 +119,7 @@ def _check_weight_bound(name, arr, value):
         raise invalid(name, f"weights <= {MAX_WEIGHT:g}", value)
 
 
-def check_class_vector(name, value):
+def check_class_vector(name: str, value: Any) -> npt.NDArray[np.float64] | None:
     """None, or a 1-D float64 array of finite weights in [0, MAX_WEIGHT].
 
     A dict `{class: weight}` with every class 0..C-1 is accepted too. All-zero
@@ -139,7 +144,9 @@ def check_class_vector(name, value):
     return arr
 
 
-def check_scalar_or_vector(name, value, *, high=None, nonzero=False):
+def check_scalar_or_vector(
+        name: str, value: Any, *, high: float | None = None, nonzero: bool = False,
+) -> float | npt.NDArray[np.float64] | None:
     """None, a float in [0, high] or a 1-D array of them.
 
     `high` defaults to MAX_WEIGHT. `nonzero=True` rejects a 0 scalar and an
@@ -166,7 +173,7 @@ def check_scalar_or_vector(name, value, *, high=None, nonzero=False):
 # --- tensors and label forms -------------------------------------------------------
 
 
-def to_float32(x):
+def to_float32(x: Any) -> Any:
     """Promotes half-precision tensors to float32 (losses compute in float32)."""
     x = ops.convert_to_tensor(x)
     if keras.backend.standardize_dtype(x.dtype) in _HALF or not _is_float(x):
@@ -178,11 +185,12 @@ def _is_float(x):
     return keras.backend.standardize_dtype(x.dtype).startswith(("float", "bfloat"))
 
 
-def num_outputs(y_pred):
+def num_outputs(y_pred: Any) -> int | None:
     return y_pred.shape[-1] if len(y_pred.shape) >= 1 else None
 
 
-def vector_tensor(name, value, num, dtype, what="class"):
+def vector_tensor(name: str, value: Any, num: int | None, dtype: str,
+                  what: str = "class") -> Any:
     """A float tensor for a per-class (or per-label) vector; checks its length.
 
     The length is checked statically against the last dimension of y_pred, so
@@ -200,7 +208,7 @@ def vector_tensor(name, value, num, dtype, what="class"):
     return ops.convert_to_tensor(arr, dtype=dtype)
 
 
-def is_sparse_labels(y_true, y_pred):
+def is_sparse_labels(y_true: Any, y_pred: Any) -> bool:
     """True when `y_true` holds class ids: rank(y_pred) - 1, or a trailing 1 dim.
 
     Decided from static ranks/shapes only. Raises a ValueError for any other
@@ -248,7 +256,7 @@ def _check_sample_shape(sample_shape, y_pred, y_true):
             )
 
 
-def sparse_ids(y_true, y_pred, ignore_class):
+def sparse_ids(y_true: Any, y_pred: Any, ignore_class: int | None) -> tuple[Any, Any]:
     """int32 class ids of shape y_pred.shape[:-1] and a bool mask (or None)."""
     if len(y_true.shape) == len(y_pred.shape):
         y_true = ops.squeeze(y_true, axis=-1)
@@ -260,13 +268,13 @@ def sparse_ids(y_true, y_pred, ignore_class):
     return labels, valid
 
 
-def take_class(values, labels):
+def take_class(values: Any, labels: Any) -> Any:
     """values[..., labels] along the last axis."""
     picked = ops.take_along_axis(values, ops.expand_dims(labels, -1), axis=-1)
     return ops.squeeze(picked, axis=-1)
 
 
-def class_nll(logits, labels):
+def class_nll(logits: Any, labels: Any) -> Any:
     """`-log softmax(logits)[label]` per sample, for int32 class ids.
 
     One log-softmax and a gather: under autodiff the backward is a scatter
@@ -277,19 +285,21 @@ def class_nll(logits, labels):
     return -take_class(ops.log_softmax(logits, axis=-1), labels)
 
 
-def is_label_column(labels, num_classes):
+def is_label_column(labels: Any, num_classes: int) -> Any:
     """Bool (N, C): True at each sample's label column (no one-hot floats)."""
     return ops.equal(ops.expand_dims(labels, -1),
                      ops.arange(num_classes, dtype=labels.dtype))
 
 
-def masked(values, valid):
+def masked(values: Any, valid: Any) -> Any:
+    """`values` with the entries where `valid` is False set to 0 (`valid=None`: all)."""
     if valid is None:
         return values
     return ops.where(valid, values, ops.zeros_like(values))
 
 
-def categorical_targets(y_true, y_pred, *, label_smoothing=0.0, ignore_class=None):
+def categorical_targets(y_true: Any, y_pred: Any, *, label_smoothing: float = 0.0,
+                        ignore_class: int | None = None) -> tuple[Any, Any]:
     """Returns (one_hot_targets, valid_mask or None) as float tensors like y_pred.
 
     Sparse labels are one-hot encoded (entries equal to `ignore_class` give an
@@ -315,7 +325,7 @@ def categorical_targets(y_true, y_pred, *, label_smoothing=0.0, ignore_class=Non
     return targets, mask
 
 
-def log_probs(y_pred, from_logits, axis=-1):
+def log_probs(y_pred: Any, from_logits: bool, axis: int = -1) -> Any:
     """log softmax of logits, or log of (renormalised, clipped) probabilities."""
     if from_logits:
         return ops.log_softmax(y_pred, axis=axis)
@@ -324,7 +334,7 @@ def log_probs(y_pred, from_logits, axis=-1):
     return ops.log(ops.clip(probs, eps, 1.0 - eps))
 
 
-def log_sigmoid_pair(y_pred, from_logits):
+def log_sigmoid_pair(y_pred: Any, from_logits: bool) -> tuple[Any, Any]:
     """Returns (log p, log (1 - p)) for sigmoid outputs, stable from logits."""
     if from_logits:
         return ops.log_sigmoid(y_pred), ops.log_sigmoid(-y_pred)
@@ -333,7 +343,9 @@ def log_sigmoid_pair(y_pred, from_logits):
     return ops.log(p), ops.log1p(-p)
 
 
-def categorical_parts(y_true, y_pred, *, from_logits, label_smoothing, ignore_class):
+def categorical_parts(
+        y_true: Any, y_pred: Any, *, from_logits: bool, label_smoothing: float,
+        ignore_class: int | None) -> tuple[Any, Any, tuple[Any, Any] | None, Any]:
     """Shared prologue: (y_pred as float32, log p, ids, targets).
 
     Class ids without label smoothing take the gather path: `ids` is
@@ -350,7 +362,7 @@ def categorical_parts(y_true, y_pred, *, from_logits, label_smoothing, ignore_cl
     return y_pred, logp, None, targets
 
 
-def binary_targets(y_true, y_pred):
+def binary_targets(y_true: Any, y_pred: Any) -> Any:
     """Float targets shaped like y_pred ((N,) labels also fit (N, 1) outputs)."""
     y_true = ops.convert_to_tensor(y_true)
     true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
@@ -366,7 +378,8 @@ def binary_targets(y_true, y_pred):
     return ops.cast(y_true, y_pred.dtype)
 
 
-def binary_nll(y_true, y_pred, from_logits, pos_weight=None, neg_weight=None):
+def binary_nll(y_true: Any, y_pred: Any, from_logits: bool, pos_weight: Any = None,
+               neg_weight: Any = None) -> Any:
     """Elementwise `-(pos_w * y * log p + neg_w * (1 - y) * log(1 - p))`.
 
     From logits through one softplus: -log(1 - p) = softplus(z) and
@@ -385,7 +398,7 @@ def binary_nll(y_true, y_pred, from_logits, pos_weight=None, neg_weight=None):
     return -(pos_coef * ops.log(p) + neg_coef * ops.log1p(-p))
 
 
-def mean_over_labels(values):
+def mean_over_labels(values: Any) -> Any:
     """Per-sample mean over the label axis; rank-1 outputs are one label each."""
     if len(values.shape) <= 1:
         return values
@@ -413,7 +426,7 @@ _LABELS_CHECKED = contextvars.ContextVar("kimbalance_labels_checked", default=Fa
 
 
 @contextlib.contextmanager
-def labels_checked():
+def labels_checked() -> Iterator[None]:
     """Marks the labels of the calls inside as already checked (by a Loss)."""
     token = _LABELS_CHECKED.set(True)
     try:
@@ -497,7 +510,9 @@ def _check_dense(values, y_true, rule, dtype_name):
                           "all-zero row has no class)", y_true)
 
 
-def check_labels(y_true, y_pred, rule, *, ignore_class=None, ignore_supported=False):
+def check_labels(y_true: Any, y_pred: Any, rule: str, *,
+                 ignore_class: int | None = None,
+                 ignore_supported: bool = False) -> None:
     """Checks label values when they are concrete; a no-op under a jit trace.
 
     Class ids (as decided from static shapes by `is_sparse_labels`, for the
@@ -568,21 +583,22 @@ class KimbalanceLoss(keras.losses.Loss):
     `__call__` checks concrete label values, then reduces as Keras does.
     """
 
-    fn = None
+    fn: Callable[..., Any] | None = None
     label_rule = "distribution"
 
-    def __init__(self, *, name, reduction="sum_over_batch_size", dtype=None,
-                 **fn_kwargs):
+    def __init__(self, *, name: str, reduction: str | None = "sum_over_batch_size",
+                 dtype: str | keras.DTypePolicy | None = None,
+                 **fn_kwargs: Any) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self._arg_names = tuple(fn_kwargs)
         for key, value in fn_kwargs.items():
             setattr(self, key, _plain(value))
 
-    def fn_kwargs(self):
+    def fn_kwargs(self) -> dict[str, Any]:
         """The keyword arguments `call()` passes to `fn`, from the attributes."""
         return {key: getattr(self, key) for key in self._arg_names}
 
-    def check_labels(self, y_true, y_pred):
+    def check_labels(self, y_true: Any, y_pred: Any) -> None:
         """Checks concrete label values (see `check_labels`)."""
         if not hasattr(y_pred, "shape"):
             y_pred = np.asarray(y_pred)
@@ -590,15 +606,18 @@ class KimbalanceLoss(keras.losses.Loss):
                      ignore_class=getattr(self, "ignore_class", None),
                      ignore_supported=hasattr(self, "ignore_class"))
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         self.check_labels(y_true, y_pred)
         with labels_checked():
             return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
-    def call(self, y_true, y_pred):
-        return type(self).fn(y_true, y_pred, **self.fn_kwargs())
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        fn = type(self).fn
+        if fn is None:
+            raise NotImplementedError(f"{type(self).__name__} sets no loss `fn`")
+        return fn(y_true, y_pred, **self.fn_kwargs())
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({key: _plain(getattr(self, key)) for key in self._arg_names})
         return config
@@ -617,7 +636,7 @@ def _valid_mask(y_true, y_pred, ignore_class):
     return ops.cast(valid, "float32")
 
 
-def align_weight(sample_weight, weight):
+def align_weight(sample_weight: Any, weight: Any) -> Any:
     """`sample_weight` broadcast against a per-sample `weight` tensor, times it."""
     sample_weight = ops.convert_to_tensor(sample_weight, dtype=weight.dtype)
     rank, target = len(sample_weight.shape), len(weight.shape)
@@ -649,7 +668,7 @@ class IgnoreClassLoss(KimbalanceLoss):
             return valid
         return None  # "sum" / None: ignored samples already count 0.
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         self.check_labels(y_true, y_pred)
         with labels_checked():
             weight = self._reduction_weight(y_true, y_pred)
@@ -666,11 +685,12 @@ class PerSampleValues(keras.losses.Loss):
     `sample_weight` broadcasting and `tf.distribute` scaling are Keras'.
     """
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Any, y_pred: Any) -> Any:
         return y_true
 
 
-def keras_reduce(values, y_pred, sample_weight, *, reduction, dtype, name):
+def keras_reduce(values: Any, y_pred: Any, sample_weight: Any, *, reduction: str | None,
+                 dtype: str | keras.DTypePolicy | None, name: str) -> Any:
     """Reduces per-sample `values` exactly as a Keras loss would."""
     reducer = PerSampleValues(name=name, reduction=reduction, dtype=dtype)
     return reducer(values, y_pred, sample_weight=sample_weight)

@@ -25,6 +25,11 @@ coefficients: smoothing, per-class weights and masks folded in), p the
 softmax (or sigmoid) of z, l = log p, q = 1 - p (or 1 - p_t).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -48,7 +53,8 @@ TINY = 1e-30
 MAX_INTEGER_GAMMA = 4
 
 
-def fused_call(forward, *tensors):
+def fused_call(forward: Callable[..., tuple[Any, Callable[[Any], Any]]],
+               *tensors: Any) -> Any:
     """Calls `forward(*tensors)` -> `(value, backward)` under a custom gradient.
 
     `backward(upstream)` returns one gradient per tensor (None for labels);
@@ -69,7 +75,7 @@ def fused_call(forward, *tensors):
     return call(*tensors)
 
 
-def focal_factor(q, gamma):
+def focal_factor(q: Any, gamma: float) -> tuple[Any, Any]:
     """`(q ** gamma, gamma * q ** (gamma - 1))`, the focal factor and its slope.
 
     Integer gammas up to 4 are products (exact, smooth at 0); other gammas use
@@ -92,8 +98,9 @@ def focal_factor(q, gamma):
     return factor, slope
 
 
-def softmax_crossentropy(targets, logits, *, scale=None, shift=None,
-                         target_shift=None, factor=None):
+def softmax_crossentropy(targets: Any, logits: Any, *, scale: Any = None,
+                         shift: Any = None, target_shift: Any = None,
+                         factor: Any = None) -> Any:
     """Per-sample softmax cross-entropy of affinely moved logits, fused.
 
     Value `v = -factor * sum_c t_c log softmax(z')_c` with
@@ -161,7 +168,7 @@ def _plain_softmax_crossentropy(targets, logits, scale, shift, target_shift,
     return value if factor is None else value * factor
 
 
-def softmax_focal(targets, logits, *, gamma, scale=1.0):
+def softmax_focal(targets: Any, logits: Any, *, gamma: float, scale: Any = 1.0) -> Any:
     """Per-sample softmax focal loss from logits, fused.
 
     Value `v = -scale * sum_c t_c f_c l_c` with `f_c = q_c ** gamma`,
@@ -226,7 +233,8 @@ def _upstream_of(upstream, rank, num_labels):
     return ops.expand_dims(upstream, -1) * (1.0 / num_labels)
 
 
-def sigmoid_focal(targets, logits, *, gamma, alpha=None):
+def sigmoid_focal(targets: Any, logits: Any, *, gamma: float,
+                  alpha: float | None = None) -> Any:
     """Per-sample mean over labels of torchvision's sigmoid focal loss, fused.
 
     Per label `L = a_t f b` with `b = softplus(z) - y z` (the BCE, one
@@ -268,7 +276,8 @@ def sigmoid_focal(targets, logits, *, gamma, alpha=None):
     return fused_call(forward, targets, logits)
 
 
-def binary_crossentropy(targets, logits, *, pos_weight=None, neg_weight=None):
+def binary_crossentropy(targets: Any, logits: Any, *, pos_weight: Any = None,
+                        neg_weight: Any = None) -> Any:
     """Per-sample mean over labels of weighted BCE from logits, fused.
 
     Per label `L = (a + b) softplus(z) - a z` with label-only `a = w_pos y`,
@@ -294,7 +303,9 @@ def binary_crossentropy(targets, logits, *, pos_weight=None, neg_weight=None):
 
 
 
-def asymmetric(targets, logits, *, clip, log_eps, floor_log_q, focusing):
+def asymmetric(targets: Any, logits: Any, *, clip: float, log_eps: float,
+               floor_log_q: bool,
+               focusing: Callable[[Any, Any], tuple[Any, Any] | None]) -> Any:
     """Per-sample ASL from logits with stop-gradient focusing, fused.
 
     Value `v = -sum_l [y w+ lp + (1 - y) w- lq]` with
@@ -354,8 +365,8 @@ def _power_and_slope(base, exponent):
     return value, value * exponent / safe
 
 
-def distribution_balanced(targets, logits, weight, *, bias, neg_scale,
-                          focal_gamma):
+def distribution_balanced(targets: Any, logits: Any, weight: Any, *, bias: Any,
+                          neg_scale: float, focal_gamma: float) -> Any:
     """Per-sample mean over labels of the DB loss' BCE part, fused.
 
     Per label `L = w b F` with label-only `w` (re-balancing weight, balance

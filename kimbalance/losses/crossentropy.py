@@ -13,6 +13,12 @@ by default, as in Keras) and `sample_weight` are applied by
   its mean over labels.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
 import numpy as np
 from keras import ops
 
@@ -54,9 +60,12 @@ _MEAN_WITH_SAMPLE_WEIGHT = "mean_with_sample_weight"
 
 
 @export
-def weighted_categorical_crossentropy(y_true, y_pred, *, class_weight=None,
-                                      from_logits=False, label_smoothing=0.0,
-                                      ignore_class=None):
+def weighted_categorical_crossentropy(
+        y_true: Any, y_pred: Any, *,
+        class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+        from_logits: bool = False, label_smoothing: float = 0.0,
+        ignore_class: int | None = None,
+) -> Any:
     """Class-weighted categorical cross-entropy, one value per sample.
 
     For class ids the value is `w[y] * -log p[y]`; for one-hot or soft labels
@@ -208,9 +217,15 @@ class WeightedCategoricalCrossentropy(IgnoreClassLoss):
 
     fn = weighted_categorical_crossentropy
 
-    def __init__(self, class_weight=None, from_logits=False, label_smoothing=0.0,
-                 ignore_class=None, reduction="sum_over_batch_size",
-                 name="weighted_categorical_crossentropy", dtype=None):
+    def __init__(
+            self,
+            class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+            from_logits: bool = False, label_smoothing: float = 0.0,
+            ignore_class: int | None = None,
+            reduction: str | None = "sum_over_batch_size",
+            name: str = "weighted_categorical_crossentropy",
+            dtype: str | keras.DTypePolicy | None = None,
+    ) -> None:
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             class_weight=check_class_vector("class_weight", class_weight),
@@ -222,7 +237,7 @@ class WeightedCategoricalCrossentropy(IgnoreClassLoss):
         return (self.reduction == _MEAN_WITH_SAMPLE_WEIGHT
                 and self.class_weight is not None)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         if not self._torch_mean():
             return super().__call__(y_true, y_pred, sample_weight=sample_weight)
         # torch's weighted mean sum(s * l) / sum(s * w[y]) (s: sample weights
@@ -263,8 +278,12 @@ def _check_binary_weights(pos_weight, neg_weight):
 
 
 @export
-def weighted_binary_crossentropy(y_true, y_pred, *, pos_weight=None, neg_weight=None,
-                                 from_logits=False, label_smoothing=0.0):
+def weighted_binary_crossentropy(
+        y_true: Any, y_pred: Any, *,
+        pos_weight: float | Sequence[float] | np.ndarray | None = None,
+        neg_weight: float | Sequence[float] | np.ndarray | None = None,
+        from_logits: bool = False, label_smoothing: float = 0.0,
+) -> Any:
     """Binary / multi-label cross-entropy with per-label weights, per sample.
 
     Each label contributes
@@ -362,9 +381,12 @@ class WeightedBinaryCrossentropy(KimbalanceLoss):
     fn = weighted_binary_crossentropy
     label_rule = "probabilities"
 
-    def __init__(self, pos_weight=None, neg_weight=None, from_logits=False,
-                 label_smoothing=0.0, reduction="sum_over_batch_size",
-                 name="weighted_binary_crossentropy", dtype=None):
+    def __init__(self, pos_weight: float | Sequence[float] | np.ndarray | None = None,
+                 neg_weight: float | Sequence[float] | np.ndarray | None = None,
+                 from_logits: bool = False, label_smoothing: float = 0.0,
+                 reduction: str | None = "sum_over_batch_size",
+                 name: str = "weighted_binary_crossentropy",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         pos_weight, neg_weight = _check_binary_weights(pos_weight, neg_weight)
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,

@@ -9,6 +9,13 @@ gradient; `BinaryFocalCrossentropy` is capped the same way on the torch and
 jax backends.)
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
 from keras import ops
 
 from kimbalance._api import export
@@ -77,8 +84,10 @@ def _alpha_value(alpha, num, dtype, what):
 
 
 @export
-def focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=None, from_logits=False,
-                       label_smoothing=0.0, ignore_class=None):
+def focal_crossentropy(y_true: Any, y_pred: Any, *, gamma: float = 2.0,
+                       alpha: float | Sequence[float] | np.ndarray | None = None,
+                       from_logits: bool = False, label_smoothing: float = 0.0,
+                       ignore_class: int | None = None) -> Any:
     """Softmax focal cross-entropy, one value per sample.
 
     `-sum_c alpha[c] * y[c] * (1 - p[c]) ** gamma * log p[c]`; for class ids
@@ -218,9 +227,13 @@ class FocalCrossentropy(IgnoreClassLoss):
 
     fn = focal_crossentropy
 
-    def __init__(self, gamma=2.0, alpha=None, from_logits=False, label_smoothing=0.0,
-                 ignore_class=None, reduction="sum_over_batch_size",
-                 name="focal_crossentropy", dtype=None):
+    def __init__(self, gamma: float = 2.0,
+                 alpha: float | Sequence[float] | np.ndarray | None = None,
+                 from_logits: bool = False, label_smoothing: float = 0.0,
+                 ignore_class: int | None = None,
+                 reduction: str | None = "sum_over_batch_size",
+                 name: str = "focal_crossentropy",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(
             name=name, reduction=reduction, dtype=dtype, gamma=_check_gamma(gamma),
             alpha=_check_alpha(alpha),
@@ -234,8 +247,11 @@ def _check_binary_alpha(alpha):
 
 
 @export
-def sigmoid_focal_crossentropy(y_true, y_pred, *, gamma=2.0, alpha=0.25,
-                               from_logits=False):
+def sigmoid_focal_crossentropy(
+        y_true: Any, y_pred: Any, *, gamma: float = 2.0,
+        alpha: float | Sequence[float] | np.ndarray | None = 0.25,
+        from_logits: bool = False,
+) -> Any:
     """Sigmoid (binary / multi-label) focal loss, one value per sample.
 
     Per label, as `torchvision.ops.sigmoid_focal_loss`:
@@ -345,9 +361,12 @@ class SigmoidFocalCrossentropy(KimbalanceLoss):
     fn = sigmoid_focal_crossentropy
     label_rule = "probabilities"
 
-    def __init__(self, gamma=2.0, alpha=0.25, from_logits=False,
-                 reduction="sum_over_batch_size", name="sigmoid_focal_crossentropy",
-                 dtype=None):
+    def __init__(self, gamma: float = 2.0,
+                 alpha: float | Sequence[float] | np.ndarray | None = 0.25,
+                 from_logits: bool = False,
+                 reduction: str | None = "sum_over_batch_size",
+                 name: str = "sigmoid_focal_crossentropy",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(
             name=name, reduction=reduction, dtype=dtype, gamma=_check_gamma(gamma),
             alpha=_check_binary_alpha(alpha),

@@ -1,7 +1,14 @@
 """Label-aware smoothing cross-entropy (MiSLAS, Zhong et al. 2021)."""
 
+from __future__ import annotations
+
+from typing import Any
+
+import keras
 import numpy as np
+import numpy.typing as npt
 from keras import ops
+from numpy.typing import ArrayLike
 
 from kimbalance._api import export
 from kimbalance._validation import (
@@ -37,8 +44,9 @@ def _check_shape(value):
     return check_choice("shape", value, SHAPES)
 
 
-def class_smoothing(class_counts, head_smoothing=0.4, tail_smoothing=0.1,
-                    shape="concave"):
+def class_smoothing(class_counts: ArrayLike, head_smoothing: float = 0.4,
+                    tail_smoothing: float = 0.1,
+                    shape: str = "concave") -> npt.NDArray[np.float64]:
     """Per-class smoothing factors of label-aware smoothing (MiSLAS).
 
     With `t_c = (n_c - n_min) / (n_max - n_min)` in [0, 1] (0 for the rarest
@@ -88,9 +96,12 @@ def class_smoothing(class_counts, head_smoothing=0.4, tail_smoothing=0.1,
 
 
 @export
-def label_aware_smoothing_crossentropy(y_true, y_pred, *, class_counts,
-                                       head_smoothing=0.4, tail_smoothing=0.1,
-                                       shape="concave", from_logits=True):
+def label_aware_smoothing_crossentropy(y_true: Any, y_pred: Any, *,
+                                       class_counts: ArrayLike,
+                                       head_smoothing: float = 0.4,
+                                       tail_smoothing: float = 0.1,
+                                       shape: str = "concave",
+                                       from_logits: bool = True) -> Any:
     """Cross-entropy with a label smoothing factor that depends on the class.
 
     For a sample of class y, `loss = (1 - eps_y) * (-log p_y) + eps_y *
@@ -193,9 +204,12 @@ class LabelAwareSmoothingCrossentropy(KimbalanceLoss):
 
     fn = label_aware_smoothing_crossentropy
 
-    def __init__(self, class_counts, head_smoothing=0.4, tail_smoothing=0.1,
-                 shape="concave", from_logits=True, reduction="sum_over_batch_size",
-                 name="label_aware_smoothing_crossentropy", dtype=None):
+    def __init__(self, class_counts: ArrayLike, head_smoothing: float = 0.4,
+                 tail_smoothing: float = 0.1, shape: str = "concave",
+                 from_logits: bool = True,
+                 reduction: str | None = "sum_over_batch_size",
+                 name: str = "label_aware_smoothing_crossentropy",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             class_counts=check_counts("class_counts", class_counts, positive=True),

@@ -1,7 +1,13 @@
 """Logit-adjusted cross-entropy (Menon et al.) / Balanced Softmax (Ren et al.)."""
 
+from __future__ import annotations
+
+from typing import Any
+
+import keras
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from kimbalance._api import export
 from kimbalance._validation import check_bool, check_float, check_vector, invalid
@@ -36,8 +42,8 @@ def _log_priors(priors):
 
 
 @export
-def logit_adjusted_crossentropy(y_true, y_pred, *, class_priors, tau=1.0,
-                                from_logits=True):
+def logit_adjusted_crossentropy(y_true: Any, y_pred: Any, *, class_priors: ArrayLike,
+                                tau: float = 1.0, from_logits: bool = True) -> Any:
     """Cross-entropy of the adjusted logits `z + tau * log(prior)`, per sample.
 
     Training with this loss and predicting with the raw logits `z` is the
@@ -143,9 +149,11 @@ class LogitAdjustedCrossentropy(KimbalanceLoss):
 
     fn = logit_adjusted_crossentropy
 
-    def __init__(self, class_priors, tau=1.0, from_logits=True,
-                 reduction="sum_over_batch_size", name="logit_adjusted_crossentropy",
-                 dtype=None):
+    def __init__(self, class_priors: ArrayLike, tau: float = 1.0,
+                 from_logits: bool = True,
+                 reduction: str | None = "sum_over_batch_size",
+                 name: str = "logit_adjusted_crossentropy",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         # Stored as given (counts stay counts in the config), as floats.
         super().__init__(name=name, reduction=reduction, dtype=dtype,
                          class_priors=_check_priors(class_priors),

@@ -6,8 +6,15 @@ logits of `kimbalance.layers.CosineDense`), accept class ids of shape (N,) /
 reduction and `sample_weight` are left to `keras.losses.Loss`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from kimbalance._api import export
 from kimbalance._validation import check_counts, check_float, invalid
@@ -86,8 +93,12 @@ def _ldam_margins(counts, max_margin):
 
 
 @export
-def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
-              class_weight=None):
+def ldam_loss(
+        y_true: Any, y_pred: Any, *, class_counts: ArrayLike, max_margin: float = 0.5,
+        scale: float = 30.0,
+        class_weight: (dict[int, float] | Sequence[float] | np.ndarray | str
+                       | None) = None,
+) -> Any:
     """Label-distribution-aware margin (LDAM) loss, per sample.
 
     The margin of class c is proportional to `n_c ** (-1/4)` and scaled so the
@@ -179,7 +190,8 @@ def ldam_loss(y_true, y_pred, *, class_counts, max_margin=0.5, scale=30.0,
 
 
 @export
-def cdt_loss(y_true, y_pred, *, class_counts, gamma=0.2):
+def cdt_loss(y_true: Any, y_pred: Any, *, class_counts: ArrayLike,
+             gamma: float = 0.2) -> Any:
     """Class-dependent temperature (CDT) cross-entropy, per sample.
 
     Each class logit is divided by its temperature
@@ -290,8 +302,13 @@ class LDAMLoss(KimbalanceLoss):
 
     fn = ldam_loss
 
-    def __init__(self, class_counts, max_margin=0.5, scale=30.0, class_weight=None,
-                 *, reduction="sum_over_batch_size", name="ldam_loss", dtype=None):
+    def __init__(
+            self, class_counts: ArrayLike, max_margin: float = 0.5, scale: float = 30.0,
+            class_weight: (dict[int, float] | Sequence[float] | np.ndarray | str
+                           | None) = None,
+            *, reduction: str | None = "sum_over_batch_size", name: str = "ldam_loss",
+            dtype: str | keras.DTypePolicy | None = None,
+    ) -> None:
         counts = _class_counts(class_counts)
         max_margin = _check_max_margin(max_margin)
         scale = _check_scale(scale)
@@ -340,8 +357,9 @@ class CDTLoss(KimbalanceLoss):
 
     fn = cdt_loss
 
-    def __init__(self, class_counts, gamma=0.2, *, reduction="sum_over_batch_size",
-                 name="cdt_loss", dtype=None):
+    def __init__(self, class_counts: ArrayLike, gamma: float = 0.2, *,
+                 reduction: str | None = "sum_over_batch_size", name: str = "cdt_loss",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         counts = _class_counts(class_counts)
         gamma = _check_cdt_gamma(gamma, counts)
         super().__init__(name=name, reduction=reduction, dtype=dtype,

@@ -5,10 +5,15 @@ one value per sample; reduction and `sample_weight` are left to
 `keras.losses.Loss`.
 """
 
-import math
+from __future__ import annotations
 
+import math
+from typing import Any
+
+import keras
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from kimbalance._api import export
 from kimbalance._validation import (
@@ -102,8 +107,10 @@ def _check_asl_args(gamma_neg, gamma_pos, clip, eps, from_logits,
 
 
 @export
-def asymmetric_loss(y_true, y_pred, *, gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
-                    eps=1e-8, from_logits=True, stop_gradient_focusing=True):
+def asymmetric_loss(y_true: Any, y_pred: Any, *, gamma_neg: float = 4.0,
+                    gamma_pos: float = 1.0, clip: float = 0.05, eps: float = 1e-8,
+                    from_logits: bool = True,
+                    stop_gradient_focusing: bool = True) -> Any:
     """Asymmetric loss (ASL) for multi-label classification, per sample.
 
     With `p = sigmoid(z)` per label, ASL shifts the negative probability,
@@ -260,10 +267,12 @@ def _db_bias(counts, num_samples, init_bias, neg_scale):
 
 
 @export
-def distribution_balanced_loss(y_true, y_pred, *, label_counts, num_samples,
-                               rebalance=True, map_alpha=0.1, map_beta=10.0,
-                               map_gamma=0.2, neg_scale=2.0, init_bias=0.05,
-                               focal_gamma=2.0, balance_param=2.0):
+def distribution_balanced_loss(y_true: Any, y_pred: Any, *, label_counts: ArrayLike,
+                               num_samples: int, rebalance: bool = True,
+                               map_alpha: float = 0.1, map_beta: float = 10.0,
+                               map_gamma: float = 0.2, neg_scale: float = 2.0,
+                               init_bias: float = 0.05, focal_gamma: float = 2.0,
+                               balance_param: float = 2.0) -> Any:
     """Distribution-balanced (DB) loss for multi-label classification, per sample.
 
     The official `ResampleLoss` with `reweight_func='rebalance'`
@@ -413,10 +422,12 @@ class AsymmetricLoss(KimbalanceLoss):
     fn = asymmetric_loss
     label_rule = "probabilities"
 
-    def __init__(self, gamma_neg=4.0, gamma_pos=1.0, clip=0.05, eps=1e-8,
-                 from_logits=True, stop_gradient_focusing=True, *,
-                 reduction="sum_over_batch_size", name="asymmetric_loss",
-                 dtype=None):
+    def __init__(self, gamma_neg: float = 4.0, gamma_pos: float = 1.0,
+                 clip: float = 0.05, eps: float = 1e-8, from_logits: bool = True,
+                 stop_gradient_focusing: bool = True, *,
+                 reduction: str | None = "sum_over_batch_size",
+                 name: str = "asymmetric_loss",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         gamma_neg, gamma_pos, clip, eps, from_logits, stop_gradient_focusing = (
             _check_asl_args(gamma_neg, gamma_pos, clip, eps, from_logits,
                             stop_gradient_focusing))
@@ -478,11 +489,14 @@ class DistributionBalancedLoss(KimbalanceLoss):
     fn = distribution_balanced_loss
     label_rule = "binary"
 
-    def __init__(self, label_counts, num_samples, *, rebalance=True, map_alpha=0.1,
-                 map_beta=10.0, map_gamma=0.2, neg_scale=2.0, init_bias=0.05,
-                 focal_gamma=2.0, balance_param=2.0,
-                 reduction="sum_over_batch_size",
-                 name="distribution_balanced_loss", dtype=None):
+    def __init__(self, label_counts: ArrayLike, num_samples: int, *,
+                 rebalance: bool = True, map_alpha: float = 0.1, map_beta: float = 10.0,
+                 map_gamma: float = 0.2, neg_scale: float = 2.0,
+                 init_bias: float = 0.05, focal_gamma: float = 2.0,
+                 balance_param: float = 2.0,
+                 reduction: str | None = "sum_over_batch_size",
+                 name: str = "distribution_balanced_loss",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         counts, num_samples, args = _check_db_args(
             label_counts, num_samples, rebalance, map_alpha, map_beta, map_gamma,
             neg_scale, init_bias, focal_gamma, balance_param)

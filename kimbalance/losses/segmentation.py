@@ -40,6 +40,12 @@ for softmax outputs), as for every kimbalance loss; under a jit trace they
 are not (see `kimbalance.losses`).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
 import numpy as np
 from keras import ops
 
@@ -260,9 +266,13 @@ def _tversky_index(tp, sum_p, sum_t, alpha, beta, smooth_nr, smooth_dr):
 
 
 @export
-def dice_loss(y_true, y_pred, *, from_logits=False, activation="softmax",
-              include_background=True, class_weight=None, smooth_nr=1e-5,
-              smooth_dr=1e-5, batch=False, ignore_class=None):
+def dice_loss(
+        y_true: Any, y_pred: Any, *, from_logits: bool = False,
+        activation: str = "softmax", include_background: bool = True,
+        class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+        smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
+        ignore_class: int | None = None,
+) -> Any:
     """Soft Dice loss (Milletari et al. 2016), one value per sample.
 
     Per class: `1 - (2 tp + smooth_nr) / (sum p + sum t + smooth_dr)`, the
@@ -327,9 +337,11 @@ def _dice(y_true, y_pred, *, from_logits, activation, include_background,
 
 
 @export
-def generalized_dice_loss(y_true, y_pred, *, from_logits=False, activation="softmax",
-                          include_background=True, w_type="square", smooth_nr=1e-5,
-                          smooth_dr=1e-5, batch=False, ignore_class=None):
+def generalized_dice_loss(y_true: Any, y_pred: Any, *, from_logits: bool = False,
+                          activation: str = "softmax", include_background: bool = True,
+                          w_type: str = "square", smooth_nr: float = 1e-5,
+                          smooth_dr: float = 1e-5, batch: bool = False,
+                          ignore_class: int | None = None) -> Any:
     """Generalized Dice loss (Sudre et al. 2017), one value per sample.
 
     `1 - (2 sum_c w_c tp_c + smooth_nr) / (sum_c w_c (sum p_c + sum t_c) +
@@ -397,9 +409,14 @@ def _generalized_dice(y_true, y_pred, *, from_logits, activation, include_backgr
 
 
 @export
-def tversky_loss(y_true, y_pred, *, alpha=0.5, beta=0.5, from_logits=False,
-                 activation="softmax", include_background=True, class_weight=None,
-                 smooth_nr=1e-5, smooth_dr=1e-5, batch=False, ignore_class=None):
+def tversky_loss(
+        y_true: Any, y_pred: Any, *, alpha: float = 0.5, beta: float = 0.5,
+        from_logits: bool = False, activation: str = "softmax",
+        include_background: bool = True,
+        class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+        smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
+        ignore_class: int | None = None,
+) -> Any:
     """Tversky loss (Salehi et al. 2017), one value per sample.
 
     Per class: `1 - (tp + smooth_nr) / (tp + alpha fp + beta fn + smooth_dr)`;
@@ -468,10 +485,14 @@ def _tversky(y_true, y_pred, *, alpha, beta, gamma, from_logits, activation,
 
 
 @export
-def focal_tversky_loss(y_true, y_pred, *, alpha=0.3, beta=0.7, gamma=0.75,
-                       from_logits=False, activation="softmax",
-                       include_background=True, class_weight=None, smooth_nr=1e-5,
-                       smooth_dr=1e-5, batch=False, ignore_class=None):
+def focal_tversky_loss(
+        y_true: Any, y_pred: Any, *, alpha: float = 0.3, beta: float = 0.7,
+        gamma: float = 0.75, from_logits: bool = False, activation: str = "softmax",
+        include_background: bool = True,
+        class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+        smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
+        ignore_class: int | None = None,
+) -> Any:
     """Focal Tversky loss (Abraham & Khan 2019), one value per sample.
 
     Per class: `(1 - TI_c) ** gamma` with the Tversky index `TI_c` of
@@ -522,11 +543,14 @@ def focal_tversky_loss(y_true, y_pred, *, alpha=0.3, beta=0.7, gamma=0.75,
 
 
 @export
-def dice_crossentropy(y_true, y_pred, *, lambda_dice=1.0, lambda_ce=1.0,
-                      from_logits=False, activation="softmax",
-                      include_background=True, class_weight=None, smooth_nr=1e-5,
-                      smooth_dr=1e-5, batch=False, ignore_class=None,
-                      label_smoothing=0.0):
+def dice_crossentropy(
+        y_true: Any, y_pred: Any, *, lambda_dice: float = 1.0, lambda_ce: float = 1.0,
+        from_logits: bool = False, activation: str = "softmax",
+        include_background: bool = True,
+        class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+        smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
+        ignore_class: int | None = None, label_smoothing: float = 0.0,
+) -> Any:
     """Dice loss plus class-weighted cross-entropy, one value per sample.
 
     `lambda_dice * dice_loss + lambda_ce * CE`, where CE is the sample's mean
@@ -626,7 +650,7 @@ class _OverlapLoss(KimbalanceLoss):
     def check_labels(self, y_true, y_pred):
         _check_label_values(y_true, y_pred, self.activation, self.ignore_class)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         if sample_weight is not None:
             shape = tuple(getattr(sample_weight, "shape", None)
                           or np.shape(sample_weight))
@@ -660,10 +684,15 @@ class DiceLoss(_OverlapLoss):
 
     fn = dice_loss
 
-    def __init__(self, from_logits=False, activation="softmax",
-                 include_background=True, class_weight=None, smooth_nr=1e-5,
-                 smooth_dr=1e-5, batch=False, ignore_class=None,
-                 reduction="sum_over_batch_size", name="dice_loss", dtype=None):
+    def __init__(
+            self, from_logits: bool = False, activation: str = "softmax",
+            include_background: bool = True,
+            class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+            smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
+            ignore_class: int | None = None,
+            reduction: str | None = "sum_over_batch_size", name: str = "dice_loss",
+            dtype: str | keras.DTypePolicy | None = None,
+    ) -> None:
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             **_check_common(from_logits, activation, include_background, smooth_nr,
@@ -685,11 +714,13 @@ class GeneralizedDiceLoss(_OverlapLoss):
 
     fn = generalized_dice_loss
 
-    def __init__(self, from_logits=False, activation="softmax",
-                 include_background=True, w_type="square", smooth_nr=1e-5,
-                 smooth_dr=1e-5, batch=False, ignore_class=None,
-                 reduction="sum_over_batch_size", name="generalized_dice_loss",
-                 dtype=None):
+    def __init__(self, from_logits: bool = False, activation: str = "softmax",
+                 include_background: bool = True, w_type: str = "square",
+                 smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
+                 ignore_class: int | None = None,
+                 reduction: str | None = "sum_over_batch_size",
+                 name: str = "generalized_dice_loss",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             **_check_common(from_logits, activation, include_background, smooth_nr,
@@ -712,10 +743,15 @@ class TverskyLoss(_OverlapLoss):
 
     fn = tversky_loss
 
-    def __init__(self, alpha=0.5, beta=0.5, from_logits=False, activation="softmax",
-                 include_background=True, class_weight=None, smooth_nr=1e-5,
-                 smooth_dr=1e-5, batch=False, ignore_class=None,
-                 reduction="sum_over_batch_size", name="tversky_loss", dtype=None):
+    def __init__(
+            self, alpha: float = 0.5, beta: float = 0.5, from_logits: bool = False,
+            activation: str = "softmax", include_background: bool = True,
+            class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+            smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
+            ignore_class: int | None = None,
+            reduction: str | None = "sum_over_batch_size", name: str = "tversky_loss",
+            dtype: str | keras.DTypePolicy | None = None,
+    ) -> None:
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             alpha=_check_coefficient("alpha", alpha),
@@ -740,11 +776,17 @@ class FocalTverskyLoss(_OverlapLoss):
 
     fn = focal_tversky_loss
 
-    def __init__(self, alpha=0.3, beta=0.7, gamma=0.75, from_logits=False,
-                 activation="softmax", include_background=True, class_weight=None,
-                 smooth_nr=1e-5, smooth_dr=1e-5, batch=False, ignore_class=None,
-                 reduction="sum_over_batch_size", name="focal_tversky_loss",
-                 dtype=None):
+    def __init__(
+            self, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
+            from_logits: bool = False, activation: str = "softmax",
+            include_background: bool = True,
+            class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+            smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
+            ignore_class: int | None = None,
+            reduction: str | None = "sum_over_batch_size",
+            name: str = "focal_tversky_loss",
+            dtype: str | keras.DTypePolicy | None = None,
+    ) -> None:
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             alpha=_check_coefficient("alpha", alpha),
@@ -770,12 +812,17 @@ class DiceCrossentropy(_OverlapLoss):
 
     fn = dice_crossentropy
 
-    def __init__(self, lambda_dice=1.0, lambda_ce=1.0, from_logits=False,
-                 activation="softmax", include_background=True, class_weight=None,
-                 smooth_nr=1e-5, smooth_dr=1e-5, batch=False, ignore_class=None,
-                 label_smoothing=0.0, reduction="sum_over_batch_size",
-                 name="dice_crossentropy",
-                 dtype=None):
+    def __init__(
+            self, lambda_dice: float = 1.0, lambda_ce: float = 1.0,
+            from_logits: bool = False, activation: str = "softmax",
+            include_background: bool = True,
+            class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+            smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
+            ignore_class: int | None = None, label_smoothing: float = 0.0,
+            reduction: str | None = "sum_over_batch_size",
+            name: str = "dice_crossentropy",
+            dtype: str | keras.DTypePolicy | None = None,
+    ) -> None:
         lambda_dice, lambda_ce = _check_lambdas(lambda_dice, lambda_ce)
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,

@@ -1,7 +1,13 @@
 """Vector-scaling (VS) loss (Kini et al. 2021)."""
 
+from __future__ import annotations
+
+from typing import Any
+
+import keras
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from kimbalance._api import export
 from kimbalance._validation import check_counts, check_float, invalid
@@ -41,7 +47,8 @@ def _scales_and_shifts(counts, gamma, tau):
 
 
 @export
-def vs_loss(y_true, y_pred, *, class_counts, gamma=0.2, tau=1.0):
+def vs_loss(y_true: Any, y_pred: Any, *, class_counts: ArrayLike, gamma: float = 0.2,
+            tau: float = 1.0) -> Any:
     """Vector-scaling loss: cross-entropy of `Delta * z + iota`, per sample.
 
     Each logit is scaled by `Delta_c = (n_c / n_max)**gamma` (multiplicative,
@@ -138,8 +145,9 @@ class VSLoss(KimbalanceLoss):
 
     fn = vs_loss
 
-    def __init__(self, class_counts, gamma=0.2, tau=1.0,
-                 reduction="sum_over_batch_size", name="vs_loss", dtype=None):
+    def __init__(self, class_counts: ArrayLike, gamma: float = 0.2, tau: float = 1.0,
+                 reduction: str | None = "sum_over_batch_size", name: str = "vs_loss",
+                 dtype: str | keras.DTypePolicy | None = None) -> None:
         super().__init__(
             name=name, reduction=reduction, dtype=dtype,
             class_counts=check_counts("class_counts", class_counts, positive=True),
