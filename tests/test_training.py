@@ -1,10 +1,10 @@
 """kimbalance.training: cRT, tau-normalisation, LWS and SAM on every backend."""
 
-import re
-
+import _training_helpers as helpers
 import keras
 import numpy as np
 import pytest
+from _training_helpers import NUM_CLASSES, NUM_FEATURES, Batches
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,63 +12,10 @@ from kimbalance import training
 from kimbalance.data import BalancedBatchGenerator
 from kimbalance.layers import ClassScale, CosineDense
 
-NUM_FEATURES = 4
-NUM_CLASSES = 3
-
-
-def _error(name, value_text):
-    """The house message for argument `name` with received value `value_text`."""
-    return re.escape(f"Invalid value for argument `{name}`.") + ".*" + re.escape(
-        f"Received: {name}={value_text}")
-
-
-def _data(n=24, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, NUM_FEATURES)).astype("float32")
-    y = np.arange(n) % NUM_CLASSES
-    return x, y
-
-
-class Batches(keras.utils.PyDataset):
-    """Fixed batches in a fixed order (no shuffling), for exact comparisons."""
-
-    def __init__(self, x, y, batch_size=8):
-        super().__init__()
-        self.x, self.y, self.batch_size = x, y, batch_size
-
-    def __len__(self):
-        return len(self.x) // self.batch_size
-
-    def __getitem__(self, index):
-        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return self.x[part], self.y[part]
-
-
-def _loss():
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
-def _model(*, head=None, dropout=False, compiled=True, optimizer="sgd"):
-    """Dense -> BatchNorm [-> Dropout] -> head, seeded."""
-    inputs = keras.Input((NUM_FEATURES,))
-    hidden = keras.layers.Dense(
-        6, name="hidden",
-        kernel_initializer=keras.initializers.GlorotUniform(1))(inputs)
-    hidden = keras.layers.BatchNormalization(name="bn")(hidden)
-    if dropout:
-        hidden = keras.layers.Dropout(0.3, seed=3, name="drop")(hidden)
-    head = head or keras.layers.Dense(
-        NUM_CLASSES, name="head",
-        kernel_initializer=keras.initializers.GlorotUniform(2),
-        bias_initializer=keras.initializers.RandomNormal(seed=4))
-    model = keras.Model(inputs, head(hidden))
-    if compiled:
-        model.compile(optimizer=optimizer, loss=_loss(), metrics=["accuracy"])
-    return model
-
-
-def _weights(model):
-    return {w.path: keras.ops.convert_to_numpy(w).copy() for w in model.weights}
+# Shared with the other test_training*.py files.
+_data, _error, _loss, _model, _twins, _weights = (
+    helpers.data, helpers.error, helpers.loss, helpers.model, helpers.twins,
+    helpers.weights)
 
 
 # retrain_classifier ------------------------------------------------------------
@@ -380,14 +327,6 @@ def test_class_scale_layer_symbolic_call_and_save(tmp_path):
 
 # SharpnessAwareModel -----------------------------------------------------------
 
-def _twins(dropout=True, count=2):
-    """Models with equal weights (and equal seeded dropout)."""
-    models = [_model(dropout=dropout, compiled=False) for _ in range(count)]
-    for model in models[1:]:
-        model.set_weights(models[0].get_weights())
-    return models
-
-
 def test_sam_with_rho_zero_is_exactly_the_plain_step():
     plain, wrapped, wrapped_adaptive = _twins(count=3)
     sams = [training.SharpnessAwareModel(wrapped, rho=0.0),
@@ -484,6 +423,17 @@ def test_sam_round_trips_through_config_and_keras_files(tmp_path):
     np.testing.assert_allclose(restored.predict(x, verbose=0),
                                model.predict(x, verbose=0), rtol=1e-6)
     restored.fit(x, y, epochs=1, verbose=0)  # compiled, and trains on
+
+
+def test_sam_configs_written_before_the_package_split_still_load():
+    # Until 0.4 the class lived in the module kimbalance/training.py; configs
+    # and .keras files name it by its registered name, which did not change.
+    sam = training.SharpnessAwareModel(_model(compiled=False), 0.3)
+    config = keras.saving.serialize_keras_object(sam)
+    assert config["registered_name"] == "kimbalance>SharpnessAwareModel"
+    old = {**config, "module": "kimbalance.training"}
+    again = keras.saving.deserialize_keras_object(old)
+    assert isinstance(again, training.SharpnessAwareModel) and again.rho == 0.3
 
 
 def test_sam_errors():

@@ -1,72 +1,18 @@
 """kimbalance.training.SharpnessAwareModel(sharpness_classes=...): ImbSAM."""
 
-import re
-
+import _training_helpers as helpers
 import keras
 import numpy as np
 import pytest
+from _training_helpers import NUM_CLASSES, Batches
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kimbalance import training
 
-NUM_FEATURES = 4
-NUM_CLASSES = 3
-
-
-def _error(name, value_text):
-    return re.escape(f"Invalid value for argument `{name}`.") + ".*" + re.escape(
-        f"Received: {name}={value_text}")
-
-
-def _data(n=24, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, NUM_FEATURES)).astype("float32")
-    return x, np.arange(n) % NUM_CLASSES
-
-
-class Batches(keras.utils.PyDataset):
-    """Fixed batches in a fixed order, for exact comparisons."""
-
-    def __init__(self, x, y, batch_size=8, sample_weight=None):
-        super().__init__()
-        self.x, self.y, self.batch_size = x, y, batch_size
-        self.sample_weight = sample_weight
-
-    def __len__(self):
-        return len(self.x) // self.batch_size
-
-    def __getitem__(self, index):
-        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        if self.sample_weight is None:
-            return self.x[part], self.y[part]
-        return self.x[part], self.y[part], self.sample_weight[part]
-
-
-def _loss():
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
-def _twins(count=2, dropout=True, regularizer=None):
-    """Dense -> BatchNorm [-> Dropout] -> head, equal weights."""
-    models = []
-    for _ in range(count):
-        inputs = keras.Input((NUM_FEATURES,))
-        hidden = keras.layers.Dense(6, name="hidden", kernel_regularizer=regularizer,
-                                    kernel_initializer=(
-                                        keras.initializers.GlorotUniform(1)))(inputs)
-        hidden = keras.layers.BatchNormalization(name="bn")(hidden)
-        if dropout:
-            hidden = keras.layers.Dropout(0.3, seed=3, name="drop")(hidden)
-        outputs = keras.layers.Dense(NUM_CLASSES, name="head")(hidden)
-        models.append(keras.Model(inputs, outputs))
-    for model in models[1:]:
-        model.set_weights(models[0].get_weights())
-    return models
-
-
-def _weights(model):
-    return {w.path: keras.ops.convert_to_numpy(w).copy() for w in model.weights}
+# Shared with the other test_training*.py files.
+_data, _error, _loss, _twins, _weights = (
+    helpers.data, helpers.error, helpers.loss, helpers.twins, helpers.weights)
 
 
 def _fit(model, batches, epochs=2, loss=None):

@@ -1,29 +1,19 @@
 """kimbalance.training.weight_balance: weight balancing's second stage."""
 
-import re
-
+import _training_helpers as helpers
 import keras
 import numpy as np
 import pytest
+from _training_helpers import NUM_CLASSES, NUM_FEATURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kimbalance import training
 from kimbalance.data import BalancedBatchGenerator
 
-NUM_FEATURES = 4
-NUM_CLASSES = 3
-
-
-def _error(name, value_text):
-    return re.escape(f"Invalid value for argument `{name}`.") + ".*" + re.escape(
-        f"Received: {name}={value_text}")
-
-
-def _data(n=24, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, NUM_FEATURES)).astype("float32")
-    return x, np.arange(n) % NUM_CLASSES
+# Shared with the other test_training*.py files.
+_data, _error, _weights = (
+    helpers.data, helpers.error, helpers.weights)
 
 
 def _model(seed=2, scale=3.0):
@@ -40,10 +30,6 @@ def _model(seed=2, scale=3.0):
     model.compile(optimizer="sgd", metrics=["accuracy"],
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
-
-
-def _weights(model):
-    return {w.path: keras.ops.convert_to_numpy(w).copy() for w in model.weights}
 
 
 def _norms(layer):
