@@ -3,6 +3,8 @@
 `python -m kimbalance --version` prints only the version.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys

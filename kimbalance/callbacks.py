@@ -9,6 +9,8 @@ and the protocol buffers are written here), so no backend needs TensorFlow or
 the `tensorboard` package to log them; `tensorboard --logdir` shows them.
 """
 
+from __future__ import annotations
+
 import csv
 import importlib.util
 import io
@@ -133,7 +135,7 @@ class DeferredReweighting(keras.callbacks.Callback):
                                      else np.array(initial, dtype=np.float64))
         self.reweighting = False
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         deferred = epoch >= self.start_epoch
         if deferred == self.reweighting:
             return
@@ -312,7 +314,7 @@ class ClassReport(keras.callbacks.Callback):
         run = "validation" if self.prefix == "val_" else self.prefix.rstrip("_")
         return os.path.join(self.log_dir, run or "validation")
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._csv_keys = None
         if self.csv_path is not None and not self.append:
             if os.path.exists(self.csv_path):
@@ -321,10 +323,10 @@ class ClassReport(keras.callbacks.Callback):
             self._close_writer()
             self._writer = self._open_writer()
 
-    def on_train_end(self, logs: dict | None = None) -> None:
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._close_writer()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         scores = self.evaluate_model()
         if logs is not None:
             logs.update(scores)
@@ -347,7 +349,7 @@ class ClassReport(keras.callbacks.Callback):
                                    confusion_matrix_png(self.report), epoch)
         self._writer.flush()
 
-    def _open_writer(self) -> "EventFileWriter":
+    def _open_writer(self) -> EventFileWriter:
         run_dir = self.tensorboard_run_dir
         if run_dir is None:
             raise invalid("log_dir", "a folder path to write TensorBoard files to",

@@ -23,6 +23,7 @@ the fewest positive predictions, among the equally good ones.
 from __future__ import annotations
 
 import numbers
+from typing import Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -113,6 +114,18 @@ def tune_threshold(y_true: ArrayLike, y_score: ArrayLike, *, metric: str = "f1",
     return _tune(y_true, y_score, kind, target, function, beta, metric)
 
 
+@overload
+def tune_thresholds(y_true: ArrayLike, y_score: ArrayLike, *, metric: str = ...,
+                    beta: float = ...,
+                    return_scores: Literal[False] = ...) -> np.ndarray: ...
+@overload
+def tune_thresholds(y_true: ArrayLike, y_score: ArrayLike, *, metric: str = ...,
+                    beta: float = ..., return_scores: Literal[True],
+                    ) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def tune_thresholds(y_true: ArrayLike, y_score: ArrayLike, *, metric: str = ...,
+                    beta: float = ..., return_scores: bool,
+                    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
 def tune_thresholds(y_true: ArrayLike, y_score: ArrayLike, *, metric: str = "f1",
                     beta: float = 1.0, return_scores: bool = False,
                     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:

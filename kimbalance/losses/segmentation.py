@@ -647,7 +647,7 @@ def _dice_crossentropy(y_true, y_pred, *, lambda_dice, lambda_ce, class_weight,
 class _OverlapLoss(KimbalanceLoss):
     """A segmentation loss: label values checked by the activation's rule."""
 
-    def check_labels(self, y_true, y_pred):
+    def check_labels(self, y_true: Any, y_pred: Any) -> None:
         _check_label_values(y_true, y_pred, self.activation, self.ignore_class)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
