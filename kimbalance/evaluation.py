@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -151,7 +151,7 @@ class EvaluationReport:
             "few_shot_accuracy": self.few_shot_accuracy,
         }
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Every field as plain Python values (lists, floats, ints, `None`).
 
         The keys are the attribute names plus `num_samples` and
@@ -176,11 +176,11 @@ class EvaluationReport:
             "few_threshold": self.few_threshold,
         }
 
-    def to_json(self, indent=2):
+    def to_json(self, indent: int | str | None = 2) -> str:
         """`to_dict()` as a JSON string."""
         return json.dumps(self.to_dict(), indent=indent)
 
-    def __str__(self):
+    def __str__(self) -> str:
         lines = [f"EvaluationReport: {self.num_samples} samples, "
                  f"{self.num_classes} classes"]
         rows = [("accuracy", self.accuracy),
@@ -190,14 +190,15 @@ class EvaluationReport:
         for label, value in rows:
             lines.append(f"  {label:<22}{value:.4f}")
         if self.shot_classes is not None:
-            groups = (
+            groups: tuple[tuple[str, float | None, str], ...] = (
                 ("many", self.many_shot_accuracy, f"> {self.many_threshold}"),
                 ("medium", self.medium_shot_accuracy,
                  f"{self.few_threshold}..{self.many_threshold}"),
                 ("few", self.few_shot_accuracy, f"< {self.few_threshold}"),
             )
-            for group, value, bound in groups:
-                shown = "-" if value is None else f"{value:.4f}"
+            for group, group_accuracy, bound in groups:
+                shown = ("-" if group_accuracy is None
+                         else f"{group_accuracy:.4f}")
                 count = len(self.shot_classes[group])
                 lines.append(f"  {group + '-shot accuracy':<22}{shown:<8}"
                              f"({count} classes, {bound} train samples)")
@@ -276,7 +277,7 @@ class MultiLabelReport:
             "mean_average_precision": self.mean_average_precision,
         }
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Every field as plain Python values (NaN average precision -> None)."""
         return {
             "num_samples": self.num_samples,
@@ -293,11 +294,11 @@ class MultiLabelReport:
             "class_names": list(self.class_names),
         }
 
-    def to_json(self, indent=2):
+    def to_json(self, indent: int | str | None = 2) -> str:
         """`to_dict()` as a JSON string."""
         return json.dumps(self.to_dict(), indent=indent)
 
-    def __str__(self):
+    def __str__(self) -> str:
         lines = [f"MultiLabelReport: {self.num_samples} samples, {self.num_classes} "
                  f"labels, threshold {self.threshold:g}",
                  f"  {'macro-F1':<24}{self.macro_f1:.4f}",
@@ -480,7 +481,9 @@ def evaluate(model_or_predictions: Any, x: Any = None, y: Any = None, *,
                                                     pred_classes, 2)
     names = (None if class_names is None
              else list(check_class_names(class_names, num)))
-    return report_from_labels(targets.ids, y_pred, num, class_counts=counts,
+    # Multi-hot labels were handled above: these are ids or one-hot rows.
+    ids = cast(np.ndarray, targets.ids)
+    return report_from_labels(ids, y_pred, num, class_counts=counts,
                               class_names=names, many_threshold=many_threshold,
                               few_threshold=few_threshold,
                               confusion_matrix=confusion_matrix)

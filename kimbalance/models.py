@@ -22,7 +22,11 @@ Images are channels-last, `(height, width, channels)`, whatever
 explicitly.
 """
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -46,8 +50,9 @@ _UPSAMPLING = ("transpose", "bilinear", "nearest")
 _CHANNELS_LAST = "channels_last"
 
 
-def small_cnn(input_shape, num_classes, *, classifier="dense", preprocessing=None,
-              dropout=0.0, name="small_cnn"):
+def small_cnn(input_shape: Sequence[int], num_classes: int, *,
+              classifier: str = "dense", preprocessing: Any = None,
+              dropout: float = 0.0, name: str = "small_cnn") -> keras.Model:
     """The small CNN of the benchmarks: Conv32-Pool-Conv64-Pool-Dense128-Dense(C).
 
     Two 3x3 ReLU convolutions (32 and 64 filters), each followed by 2x2 max
@@ -102,8 +107,10 @@ def small_cnn(input_shape, num_classes, *, classifier="dense", preprocessing=Non
     return keras.Model(inputs, outputs, name=name)
 
 
-def mlp(input_shape, num_classes, *, hidden=(256, 128), classifier="dense",
-        activation="relu", dropout=0.0, preprocessing=None, name="mlp"):
+def mlp(input_shape: Sequence[int], num_classes: int, *,
+        hidden: int | Sequence[int] = (256, 128), classifier: str = "dense",
+        activation: str | Callable[..., Any] = "relu", dropout: float = 0.0,
+        preprocessing: Any = None, name: str = "mlp") -> keras.Model:
     """A multilayer perceptron on flattened inputs.
 
     Args:
@@ -140,7 +147,7 @@ def mlp(input_shape, num_classes, *, hidden=(256, 128), classifier="dense",
                           high_inclusive=False)
     widths = (hidden,) if isinstance(hidden, numbers.Integral) else hidden
     if not isinstance(widths, list | tuple) or not all(
-            isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1
+            isinstance(w, numbers.Integral) and not isinstance(w, bool) and int(w) >= 1
             for w in widths):
         raise invalid("hidden", "a sequence of layer widths >= 1", hidden)
     try:
@@ -160,8 +167,9 @@ def mlp(input_shape, num_classes, *, hidden=(256, 128), classifier="dense",
     return keras.Model(inputs, outputs, name=name)
 
 
-def resnet32(input_shape=(32, 32, 3), num_classes=10, *, classifier="dense",
-             preprocessing=None, seed=None, name="resnet32"):
+def resnet32(input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10, *,
+             classifier: str = "dense", preprocessing: Any = None,
+             seed: int | None = None, name: str = "resnet32") -> keras.Model:
     """The CIFAR ResNet-32 of He et al. (2016), as in LDAM-DRW's `resnet_cifar.py`.
 
     A 3x3 convolution with 16 filters, then 3 stages of 5 basic blocks
@@ -238,9 +246,11 @@ def resnet32(input_shape=(32, 32, 3), num_classes=10, *, classifier="dense",
     return keras.Model(inputs, outputs, name=name)
 
 
-def small_unet(input_shape, num_classes, *, base_filters=16, depth=2,
-               upsampling="transpose", batch_norm=True, dropout=0.0,
-               preprocessing=None, seed=None, name="small_unet"):
+def small_unet(input_shape: Sequence[int], num_classes: int, *,
+               base_filters: int = 16, depth: int = 2, upsampling: str = "transpose",
+               batch_norm: bool = True, dropout: float = 0.0,
+               preprocessing: Any = None, seed: int | None = None,
+               name: str = "small_unet") -> keras.Model:
     """A small U-Net for semantic segmentation: a logit map per pixel.
 
     The U-Net of Ronneberger et al. (2015), scaled down: `depth` encoder
@@ -405,16 +415,16 @@ class KaimingNormal(keras.initializers.Initializer):
         seed: int seed; `None` draws fresh values on each call.
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None) -> None:
         self.seed = None if seed is None else check_int("seed", seed, low=0)
 
-    def __call__(self, shape, dtype=None):
+    def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else int(shape[0])
         rng = np.random.default_rng(self.seed)
         values = rng.standard_normal(tuple(shape)) * np.sqrt(2.0 / max(fan_in, 1))
         return ops.convert_to_tensor(values, dtype=dtype or keras.config.floatx())
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"seed": self.seed}
 
 
@@ -454,25 +464,27 @@ class OptionAShortcut(keras.layers.Layer):
         pad_channels: zero channels added before and after the input channels.
     """
 
-    def __init__(self, stride=2, pad_channels=0, **kwargs):
+    def __init__(self, stride: int = 2, pad_channels: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.stride = check_int("stride", stride, low=1)
         self.pad_channels = check_int("pad_channels", pad_channels, low=0)
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         x = inputs[:, :: self.stride, :: self.stride, :]
         pad = self.pad_channels
         return ops.pad(x, [[0, 0], [0, 0], [0, 0], [pad, pad]])
 
-    def compute_output_shape(self, input_shape):
-        def sub(side):
+    def compute_output_shape(
+        self, input_shape: tuple[int | None, ...]
+    ) -> tuple[int | None, ...]:
+        def sub(side: int | None) -> int | None:
             return None if side is None else -(-side // self.stride)
 
         channels = input_shape[3]
         return (input_shape[0], sub(input_shape[1]), sub(input_shape[2]),
                 None if channels is None else channels + 2 * self.pad_channels)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "stride": self.stride,
                 "pad_channels": self.pad_channels}
 

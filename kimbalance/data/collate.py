@@ -6,9 +6,14 @@ batch makes `model.fit(DataLoader(...))` class-weighted on the torch backend.
 NumPy at import time: torch is imported when a batch is collated.
 """
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kimbalance._validation import check_num_classes, invalid
 from kimbalance.weights import dense_targets, resolve_class_weight, sample_weights
@@ -16,8 +21,11 @@ from kimbalance.weights import dense_targets, resolve_class_weight, sample_weigh
 __all__ = ["collate_with_weights"]
 
 
-def collate_with_weights(class_weight, *, num_classes=None, y=None, one_hot=None,
-                         ignore_class=None):
+def collate_with_weights(
+    class_weight: str | dict[int, float] | Sequence[float] | np.ndarray, *,
+    num_classes: int | None = None, y: ArrayLike | None = None,
+    one_hot: bool | None = None, ignore_class: int | None = None,
+) -> WeightedCollate:
     """A `DataLoader` `collate_fn` that appends class weights: `(x, y, w)`.
 
     Each batch is stacked as `torch.utils.data.default_collate` stacks it
@@ -119,12 +127,13 @@ class WeightedCollate:
         class_weight: the float64 per-class weights, shape (C,).
     """
 
-    def __init__(self, class_weight, *, one_hot=None, ignore_class=None):
+    def __init__(self, class_weight: ArrayLike, *, one_hot: bool | None = None,
+                 ignore_class: int | None = None) -> None:
         self.class_weight = np.asarray(class_weight, dtype=np.float64)
         self.one_hot = one_hot
         self.ignore_class = ignore_class
 
-    def __call__(self, batch):
+    def __call__(self, batch: Sequence[tuple[Any, Any]]) -> tuple[Any, Any, Any]:
         from torch import as_tensor, float32
         from torch.utils.data import default_collate
 
@@ -139,7 +148,7 @@ class WeightedCollate:
                                  one_hot=self.one_hot, ignore_class=self.ignore_class)
         return x, y, as_tensor(weights, dtype=float32)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         weights = np.round(self.class_weight, 4).tolist()
         return (f"WeightedCollate(class_weight={weights}, one_hot={self.one_hot}, "
                 f"ignore_class={self.ignore_class})")

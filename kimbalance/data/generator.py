@@ -5,11 +5,16 @@ in-memory array, a memmap, a dict of arrays or any random-access source,
 following the epoch order of an index sampler (`kimbalance.data.samplers`).
 """
 
+from __future__ import annotations
+
 import inspect
 import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 import kimbalance.data._targets as _targets
 from kimbalance._validation import check_bool, check_int, invalid, parse_targets
@@ -447,11 +452,27 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
         for CNNs).
     """
 
-    def __init__(self, x, y, *, sampler="over", batch_size=32, class_weight=None,
-                 augment=None, seed=0, num_shards=1, shard_index=0,
-                 drop_remainder=False, x_key=None, num_classes=None,
-                 sampler_kwargs=None, sampling_target=None, sampling_labels=None,
-                 ignore_class=None, **pydataset_kwargs):
+    def __init__(
+        self,
+        x: Any,
+        y: ArrayLike | Mapping[Any, ArrayLike] | None,
+        *,
+        sampler: str | Sampler = "over",
+        batch_size: int = 32,
+        class_weight: str | Mapping[Any, Any] | ArrayLike | None = None,
+        augment: Callable[..., Any] | None = None,
+        seed: int = 0,
+        num_shards: int = 1,
+        shard_index: int = 0,
+        drop_remainder: bool = False,
+        x_key: str | Sequence[str] | Callable[[Any], Any] | None = None,
+        num_classes: int | Mapping[Any, int] | None = None,
+        sampler_kwargs: Mapping[str, Any] | None = None,
+        sampling_target: str | int | None = None,
+        sampling_labels: ArrayLike | None = None,
+        ignore_class: int | None = None,
+        **pydataset_kwargs: Any,
+    ) -> None:
         super().__init__(**pydataset_kwargs)
         self.batch_size = check_int("batch_size", batch_size, low=1)
         self.seed = check_int("seed", seed, low=0)
@@ -549,26 +570,26 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
                           "one array input)", augment)
 
         self.epoch = 0
-        self.class_weight = None
+        self.class_weight: np.ndarray | dict[Any, np.ndarray | None] | None = None
         self._emit_weights = False
         if class_weight is not None:
             self.set_class_weight(class_weight)
 
     # Epochs -----------------------------------------------------------------
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.layout.num_batches
 
-    def on_epoch_end(self):
+    def on_epoch_end(self) -> None:
         """Moves to the next epoch (called by `fit` after each epoch)."""
         self.set_epoch(self.epoch + 1)
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         """Sets the epoch (e.g. `initial_epoch` when resuming training)."""
         self.epoch = check_int("epoch", epoch, low=0)
         self.sampler.set_epoch(self.epoch)
 
-    def sync_callback(self):
+    def sync_callback(self) -> keras.callbacks.Callback:
         """A Keras callback that sets this generator's epoch to fit's epoch.
 
         Returns:
@@ -579,7 +600,9 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
 
     # Weights ----------------------------------------------------------------
 
-    def set_class_weight(self, class_weight):
+    def set_class_weight(
+        self, class_weight: str | Mapping[Any, Any] | ArrayLike | None
+    ) -> None:
         """Sets the class weights used from the next batch fetched.
 
         Args:
@@ -602,7 +625,7 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
 
     # Batches ----------------------------------------------------------------
 
-    def batch_indices(self, index, epoch=None):
+    def batch_indices(self, index: int, epoch: int | None = None) -> np.ndarray:
         """The dataset indices of this shard's batch `index` in an epoch.
 
         Args:
@@ -616,7 +639,7 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
         index = self.layout.check_index(index)
         return shard_batch_indices(self.sampler, self.layout, index, epoch)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
         index = self.layout.check_index(index)
         epoch = self.epoch
         indices = shard_batch_indices(self.sampler, self.layout, index, epoch)
@@ -631,7 +654,7 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
                 _check_augmented(targets, indices.shape[0], self._augment)
         if not self._emit_weights:
             return x, targets
-        returned = {}
+        returned: dict[Any, Any] = {}
         if targets is not y:
             returned = ({None: targets} if self._keys is None else
                         dict(zip(self._keys, targets.values(), strict=True))
@@ -666,7 +689,7 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
                           "returns a pair (x, y)", self._augment)
         return _to_numpy(out[0]), _to_numpy(out[1])
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"BalancedBatchGenerator(sampler={self.sampler!r}, "
                 f"batch_size={self.batch_size}, num_batches={len(self)}, "
                 f"num_shards={self.num_shards}, shard_index={self.shard_index}, "

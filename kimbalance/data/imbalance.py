@@ -702,9 +702,9 @@ def describe(y: ArrayLike, *, num_classes: int | None = None,
     imbalance_ratio = float(counts.max() / counts[present].min())
     missing = tuple(np.flatnonzero(~present).tolist())
     multi = targets.kind == "multi_hot"
-    fields = dict(counts=counts, num_samples=len(targets), multi_label=multi,
-                  imbalance_ratio=imbalance_ratio, missing=missing,
-                  class_names=names)
+    fields: dict[str, Any] = dict(
+        counts=counts, num_samples=len(targets), multi_label=multi,
+        imbalance_ratio=imbalance_ratio, missing=missing, class_names=names)
     if multi:
         fields.update(_multilabel_measures(targets.array, counts))
     return ImbalanceReport(**fields)

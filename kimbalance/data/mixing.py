@@ -22,7 +22,7 @@ pasted box covers at most half the image.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -361,15 +361,15 @@ class BalancedMixUp(_Mixing):
     def __init__(self, x: Any, y: ArrayLike, alpha: float = 0.2, *,
                  num_classes: int | None = None) -> None:
         targets = parse_targets(y, num_classes, name="y", multi_label=False)
+        ids = cast(np.ndarray, targets.ids)  # multi_label=False: never None
         if not hasattr(x, "__len__") or not hasattr(x, "__getitem__"):
             raise invalid("x", "an array indexable by an int index array", x)
-        if len(x) != len(targets.ids):
-            raise invalid("x", f"{len(targets.ids)} samples (one per label of y); "
+        if len(x) != len(ids):
+            raise invalid("x", f"{len(ids)} samples (one per label of y); "
                           f"got {len(x)}", x)
         self.alpha = check_float("alpha", alpha, low=0.0, high=_MAX_ALPHA)
         self.num_classes = targets.num_classes
         self._x = x
-        ids = targets.ids
         self._order = np.argsort(ids, kind="stable")
         self._counts = np.bincount(ids, minlength=targets.num_classes)
         self._offsets = np.concatenate([[0], np.cumsum(self._counts)[:-1]])

@@ -12,7 +12,12 @@ are long-tailed in pixels and in the images that contain them.
 NumPy only (layer 2).
 """
 
+from __future__ import annotations
+
+from typing import cast
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kimbalance._validation import (
     check_float,
@@ -27,7 +32,7 @@ __all__ = ["segmentation_mosaics", "tile_class_probabilities"]
 _MAX_PIXELS = 1 << 29
 
 
-def tile_class_probabilities(num_classes, ratio):
+def tile_class_probabilities(num_classes: int, ratio: float) -> np.ndarray:
     """Long-tailed tile-class probabilities p_c proportional to ratio**(-c/(C-1)).
 
     The profile of `kimbalance.data.long_tail_counts` as probabilities: class
@@ -113,9 +118,12 @@ def _check_class_counts(class_counts, num_classes):
     return counts.astype(np.int64)
 
 
-def segmentation_mosaics(images, labels, *, num_images, grid=2, class_counts=None,
-                         ratio=None, background_prob=None, threshold=0.3,
-                         noise=0.0, num_classes=None, seed=0):
+def segmentation_mosaics(
+    images: ArrayLike, labels: ArrayLike, *, num_images: int, grid: int = 2,
+    class_counts: ArrayLike | None = None, ratio: float | None = None,
+    background_prob: float | None = None, threshold: float = 0.3,
+    noise: float = 0.0, num_classes: int | None = None, seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Segmentation images and masks: mosaics of real tiles on a background.
 
     Every mosaic is `grid` x `grid` slots of `h` x `w` pixels. A slot is blank
@@ -189,7 +197,7 @@ def segmentation_mosaics(images, labels, *, num_images, grid=2, class_counts=Non
     """
     tiles = _tile_images(images)
     targets = parse_targets(labels, num_classes, name="labels", multi_label=False)
-    ids = targets.ids
+    ids = cast(np.ndarray, targets.ids)  # multi_label=False: never None
     if len(ids) != len(tiles):
         raise invalid("labels", f"one class id per image ({len(tiles)} images); "
                       f"got {len(ids)} labels", labels)
@@ -213,9 +221,10 @@ def segmentation_mosaics(images, labels, *, num_images, grid=2, class_counts=Non
         if background_prob is not None:
             raise invalid("background_prob", "None when `class_counts` is given "
                           "(the slots left over are blank)", background_prob)
-        class_counts = _check_class_counts(class_counts, num_classes)
-        needed = class_counts > 0
+        counts = _check_class_counts(class_counts, num_classes)
+        needed = counts > 0
     else:
+        counts = None
         ratio = 1.0 if ratio is None else check_float("ratio", ratio, low=1.0)
         background_prob = 0.25 if background_prob is None else check_float(
             "background_prob", background_prob, low=0.0, high=1.0,
@@ -228,7 +237,7 @@ def segmentation_mosaics(images, labels, *, num_images, grid=2, class_counts=Non
                       f"classes {missing} have none", labels)
     rng = np.random.default_rng([seed, 0x5E6])
     slots = grid * grid
-    classes = _slot_classes(rng, num_images, slots, num_classes, class_counts,
+    classes = _slot_classes(rng, num_images, slots, num_classes, counts,
                             ratio, background_prob)
     picks = np.zeros(classes.shape, dtype=np.int64)
     for c in range(num_classes):
@@ -250,6 +259,6 @@ def segmentation_mosaics(images, labels, *, num_images, grid=2, class_counts=Non
         masks[(rows, *window)] = np.where(
             foreground[chosen], classes[rows, slot][:, None, None] + 1, 0)
     if noise > 0:
-        x += rng.normal(0.0, noise, size=x.shape).astype(np.float32)
+        x += np.asarray(rng.normal(0.0, noise, size=x.shape), dtype=np.float32)
         np.clip(x, 0.0, 1.0, out=x)
     return x, masks

@@ -280,7 +280,7 @@ class ShardedSampler:
 
     def __init__(self, sampler: Sampler, *, batch_size: int, num_shards: int = 1,
                  shard_index: int = 0,
-                 drop_remainder=False):
+                 drop_remainder: bool = False) -> None:
         if not isinstance(sampler, Sampler):
             raise invalid("sampler", "a kimbalance.data.samplers.Sampler", sampler)
         self.sampler = sampler

@@ -258,7 +258,7 @@ class Sampler:
         """Whether whole epochs are computed and cached (else slice by slice)."""
         return self._size <= EPOCH_CACHE_LIMIT
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         """Sets the epoch that `iter()` and `indices()` (without epoch) use."""
         self.epoch = check_int("epoch", epoch, low=0)
 
