@@ -29,7 +29,7 @@ samplers, the generator, `kimbalance.data.describe` and `evaluate`.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -310,7 +310,7 @@ def pos_weights(y_multi_hot: ArrayLike, *,
 
 
 def resolve_class_weight(
-        class_weight: dict[int, float] | Sequence[float] | np.ndarray | str,
+        class_weight: Mapping[int, float] | Sequence[float] | np.ndarray | str,
         num_classes: int, counts: ArrayLike | None = None,
         name: str = "class_weight") -> npt.NDArray[np.float64]:
     """Turns a scheme name, dict or sequence into a float64 array of shape (C,).
@@ -325,7 +325,7 @@ def resolve_class_weight(
             raise invalid(name, "an explicit weight array when no counts are known",
                           class_weight)
         return class_weights(counts, class_weight, allow_missing=True)
-    if isinstance(class_weight, dict):
+    if isinstance(class_weight, Mapping):
         keys = set(class_weight)
         if keys != set(range(num_classes)):
             expected = f"a dict with one weight for each class 0..{num_classes - 1}"
@@ -351,7 +351,7 @@ def resolve_class_weight(
 
 def sample_weights(
         y: ArrayLike,
-        class_weight: dict[int, float] | Sequence[float] | np.ndarray | str, *,
+        class_weight: Mapping[int, float] | Sequence[float] | np.ndarray | str, *,
         num_classes: int | None = None, one_hot: bool | None = None,
         ignore_class: int | None = None) -> npt.NDArray[np.float64]:
     """Per-sample weights (or per-element weight maps) from class weights.
@@ -411,7 +411,7 @@ def sample_weights(
                                              ignore_class=ignore_class)
         num_classes = targets.num_classes
         if targets.kind == "ids":
-            if num_classes > num_weights and not isinstance(class_weight, dict):
+            if num_classes > num_weights and not isinstance(class_weight, Mapping):
                 raise invalid("y", f"class ids in [0, {num_weights}) (one weight "
                               "per class in class_weight)", y)
             num_classes = max(num_classes, num_weights)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import keras
@@ -128,7 +128,7 @@ def check_class_vector(name: str, value: Any) -> npt.NDArray[np.float64] | None:
     if value is None:
         return None
     given = value
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         if set(value) != set(range(len(value))):
             raise invalid(name, "a dict with one weight for each class 0..C-1, or a "
                           "1-D sequence of weights", value)

@@ -15,7 +15,7 @@ by default, as in Keras) and `sample_weight` are applied by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -62,7 +62,7 @@ _MEAN_WITH_SAMPLE_WEIGHT = "mean_with_sample_weight"
 @export
 def weighted_categorical_crossentropy(
         y_true: Any, y_pred: Any, *,
-        class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+        class_weight: Mapping[int, float] | Sequence[float] | np.ndarray | None = None,
         from_logits: bool = False, label_smoothing: float = 0.0,
         ignore_class: int | None = None,
 ) -> Any:
@@ -219,7 +219,8 @@ class WeightedCategoricalCrossentropy(IgnoreClassLoss):
 
     def __init__(
             self,
-            class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+            class_weight: (Mapping[int, float] | Sequence[float] | np.ndarray
+                           | None) = None,
             from_logits: bool = False, label_smoothing: float = 0.0,
             ignore_class: int | None = None,
             reduction: str | None = "sum_over_batch_size",

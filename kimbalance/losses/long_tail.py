@@ -8,7 +8,7 @@ reduction and `sample_weight` are left to `keras.losses.Loss`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -96,7 +96,7 @@ def _ldam_margins(counts, max_margin):
 def ldam_loss(
         y_true: Any, y_pred: Any, *, class_counts: ArrayLike, max_margin: float = 0.5,
         scale: float = 30.0,
-        class_weight: (dict[int, float] | Sequence[float] | np.ndarray | str
+        class_weight: (Mapping[int, float] | Sequence[float] | np.ndarray | str
                        | None) = None,
 ) -> Any:
     """Label-distribution-aware margin (LDAM) loss, per sample.
@@ -304,7 +304,7 @@ class LDAMLoss(KimbalanceLoss):
 
     def __init__(
             self, class_counts: ArrayLike, max_margin: float = 0.5, scale: float = 30.0,
-            class_weight: (dict[int, float] | Sequence[float] | np.ndarray | str
+            class_weight: (Mapping[int, float] | Sequence[float] | np.ndarray | str
                            | None) = None,
             *, reduction: str | None = "sum_over_batch_size", name: str = "ldam_loss",
             dtype: str | keras.DTypePolicy | None = None,

@@ -42,7 +42,7 @@ are not (see `kimbalance.losses`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -269,7 +269,7 @@ def _tversky_index(tp, sum_p, sum_t, alpha, beta, smooth_nr, smooth_dr):
 def dice_loss(
         y_true: Any, y_pred: Any, *, from_logits: bool = False,
         activation: str = "softmax", include_background: bool = True,
-        class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+        class_weight: Mapping[int, float] | Sequence[float] | np.ndarray | None = None,
         smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
         ignore_class: int | None = None,
 ) -> Any:
@@ -413,7 +413,7 @@ def tversky_loss(
         y_true: Any, y_pred: Any, *, alpha: float = 0.5, beta: float = 0.5,
         from_logits: bool = False, activation: str = "softmax",
         include_background: bool = True,
-        class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+        class_weight: Mapping[int, float] | Sequence[float] | np.ndarray | None = None,
         smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
         ignore_class: int | None = None,
 ) -> Any:
@@ -489,7 +489,7 @@ def focal_tversky_loss(
         y_true: Any, y_pred: Any, *, alpha: float = 0.3, beta: float = 0.7,
         gamma: float = 0.75, from_logits: bool = False, activation: str = "softmax",
         include_background: bool = True,
-        class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+        class_weight: Mapping[int, float] | Sequence[float] | np.ndarray | None = None,
         smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
         ignore_class: int | None = None,
 ) -> Any:
@@ -547,7 +547,7 @@ def dice_crossentropy(
         y_true: Any, y_pred: Any, *, lambda_dice: float = 1.0, lambda_ce: float = 1.0,
         from_logits: bool = False, activation: str = "softmax",
         include_background: bool = True,
-        class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+        class_weight: Mapping[int, float] | Sequence[float] | np.ndarray | None = None,
         smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
         ignore_class: int | None = None, label_smoothing: float = 0.0,
 ) -> Any:
@@ -687,7 +687,8 @@ class DiceLoss(_OverlapLoss):
     def __init__(
             self, from_logits: bool = False, activation: str = "softmax",
             include_background: bool = True,
-            class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+            class_weight: (Mapping[int, float] | Sequence[float] | np.ndarray
+                           | None) = None,
             smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
             ignore_class: int | None = None,
             reduction: str | None = "sum_over_batch_size", name: str = "dice_loss",
@@ -746,7 +747,8 @@ class TverskyLoss(_OverlapLoss):
     def __init__(
             self, alpha: float = 0.5, beta: float = 0.5, from_logits: bool = False,
             activation: str = "softmax", include_background: bool = True,
-            class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+            class_weight: (Mapping[int, float] | Sequence[float] | np.ndarray
+                           | None) = None,
             smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
             ignore_class: int | None = None,
             reduction: str | None = "sum_over_batch_size", name: str = "tversky_loss",
@@ -780,7 +782,8 @@ class FocalTverskyLoss(_OverlapLoss):
             self, alpha: float = 0.3, beta: float = 0.7, gamma: float = 0.75,
             from_logits: bool = False, activation: str = "softmax",
             include_background: bool = True,
-            class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+            class_weight: (Mapping[int, float] | Sequence[float] | np.ndarray
+                           | None) = None,
             smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
             ignore_class: int | None = None,
             reduction: str | None = "sum_over_batch_size",
@@ -816,7 +819,8 @@ class DiceCrossentropy(_OverlapLoss):
             self, lambda_dice: float = 1.0, lambda_ce: float = 1.0,
             from_logits: bool = False, activation: str = "softmax",
             include_background: bool = True,
-            class_weight: dict[int, float] | Sequence[float] | np.ndarray | None = None,
+            class_weight: (Mapping[int, float] | Sequence[float] | np.ndarray
+                           | None) = None,
             smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = False,
             ignore_class: int | None = None, label_smoothing: float = 0.0,
             reduction: str | None = "sum_over_batch_size",
