@@ -6,8 +6,12 @@ with `add_common_arguments`), adds `--methods` with `parse_methods`, applies
 runner.
 """
 
+from __future__ import annotations
+
 import argparse
 import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 
@@ -40,7 +44,9 @@ def _check_text(name, value, *, allow_none=False):
     return value
 
 
-def make_parser(description, *, epochs, recipe, batch_size=128, dataset="digits"):
+def make_parser(description: str | None, *, epochs: int | None, recipe: str | None,
+                batch_size: int = 128,
+                dataset: str = "digits") -> argparse.ArgumentParser:
     """An `argparse.ArgumentParser` with the recipe's docstring and common flags.
 
     Args:
@@ -64,8 +70,9 @@ def make_parser(description, *, epochs, recipe, batch_size=128, dataset="digits"
                                 dataset=dataset, recipe=recipe)
 
 
-def add_common_arguments(parser, *, epochs, batch_size=128, dataset="digits",
-                         recipe=None):
+def add_common_arguments(parser: argparse.ArgumentParser, *, epochs: int | None,
+                         batch_size: int = 128, dataset: str = "digits",
+                         recipe: str | None = None) -> argparse.ArgumentParser:
     """Adds the flags every recipe shares to an `argparse.ArgumentParser`.
 
     `--backend` is listed for `--help`; the recipe applies it to
@@ -139,7 +146,7 @@ def _check_args(args, *names):
     return args
 
 
-def seeds_from_args(args):
+def seeds_from_args(args: argparse.Namespace) -> list[int]:
     """The list of seeds `args.seed, ..., args.seed + args.seeds - 1`.
 
     Raises:
@@ -151,7 +158,8 @@ def seeds_from_args(args):
     return [args.seed + i for i in range(args.seeds)]
 
 
-def smoke_settings(args, **overrides):
+def smoke_settings(args: argparse.Namespace,
+                   **overrides: Any) -> argparse.Namespace:
     """Checks the common flags and shrinks `args` in place under `--smoke`.
 
     Smoke mode trains one epoch of full batches only
@@ -193,13 +201,13 @@ def smoke_settings(args, **overrides):
     return args
 
 
-def verbosity(args):
+def verbosity(args: argparse.Namespace) -> int:
     """Keras `verbose` for `fit`: progress bars unless `--quiet`."""
     _check_args(args, "quiet")
     return 0 if args.quiet else 1
 
 
-def train_kwargs(args):
+def train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The `run_method` keyword arguments the common flags set."""
     _check_args(args, "epochs", "batch_size", "quiet")
     return {"epochs": args.epochs, "batch_size": args.batch_size,
@@ -208,7 +216,8 @@ def train_kwargs(args):
             "drop_remainder": getattr(args, "drop_remainder", False)}
 
 
-def method_names(values, registry=None):
+def method_names(values: str | Sequence[str],
+                 registry: Mapping[str, Any] | None = None) -> list[str]:
     """Method names from `--methods` values: `a,b`, `a b` or both mixed.
 
     Args:
@@ -260,7 +269,8 @@ class _MethodsAction(argparse.Action):
         setattr(namespace, self.dest, [*previous, *names])
 
 
-def parse_methods(parser, registry):
+def parse_methods(parser: argparse.ArgumentParser,
+                  registry: Mapping[str, Any]) -> argparse.ArgumentParser:
     """Adds `--methods` over `registry` to `parser` (default: all, i.e. None).
 
     Names may be given comma-separated (`--methods ce,focal`), space-separated
@@ -286,7 +296,7 @@ def parse_methods(parser, registry):
     return parser
 
 
-def ensure_out(args):
+def ensure_out(args: argparse.Namespace) -> pathlib.Path:
     """Creates and returns `args.out` as a `pathlib.Path`.
 
     Raises:

@@ -9,12 +9,16 @@ gives the `BalancedBatchGenerator` arguments of a method: the runner and the
 distributed recipe build their generators from it.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kimbalance import callbacks as kb_callbacks
 from kimbalance import data as kb_data
@@ -220,7 +224,7 @@ class Method:
                 raise invalid("grid", f"None for {self.name!r}, which continues "
                               f"from the shared stage 1 {self.stage1!r}", self.grid)
 
-    def candidates(self):
+    def candidates(self) -> list[dict[str, Any]]:
         """The `grid`'s combinations in order, as dicts (`[{}]` without one).
 
         Examples:
@@ -236,10 +240,10 @@ class Method:
                 for values in itertools.product(*self.grid.values())]
 
     @property
-    def posthoc(self):
+    def posthoc(self) -> bool:
         return self.base is not None
 
-    def generator_kwargs(self, info):
+    def generator_kwargs(self, info: TaskInfo) -> dict[str, Any]:
         """The `BalancedBatchGenerator` keyword arguments of this method.
 
         `sampler`, `sampler_kwargs`, `class_weight` and `augment`, built for
@@ -312,7 +316,7 @@ def _cdt(info):
 DRW_FRACTION = 0.8  # LDAM-DRW switches at epoch 160 of 200 (Cao et al. 2019).
 
 
-def drw_start_epoch(epochs):
+def drw_start_epoch(epochs: int) -> int:
     """The epoch at which deferred re-weighting switches on (0-based).
 
     Examples:
@@ -456,7 +460,7 @@ def _sam(model, info):
 IMBSAM_TAIL_FRACTION = 20 / 500
 
 
-def imbsam_tail_classes(counts):
+def imbsam_tail_classes(counts: ArrayLike) -> list[int]:
     """ImbSAM's tail classes: count below `IMBSAM_TAIL_FRACTION * n_max`,
     and always the rarest class.
 
@@ -479,7 +483,7 @@ def _imbsam(model, info):
         model, rho=SAM_RHO, sharpness_classes=imbsam_tail_classes(info.counts))
 
 
-def classifier_epochs(epochs):
+def classifier_epochs(epochs: int) -> int:
     """Epochs of a classifier-only second stage: a fifth of stage 1, >= 1.
 
     (Kang et al. re-train the classifier 10 epochs after 90.)
@@ -688,7 +692,8 @@ MULTILABEL_METHODS = {m.name: m for m in [
 ]}
 
 
-def select_methods(registry, names=None):
+def select_methods(registry: Mapping[str, Method],
+                   names: str | Sequence[str] | None = None) -> list[Method]:
     """The methods of `registry` named in `names` (all when None), base first.
 
     A post-hoc method pulls in its base method (trained once, reused).

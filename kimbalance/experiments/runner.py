@@ -8,10 +8,15 @@ imbalance ratios. `EpochTimer` records epoch wall times (a Keras callback,
 also driven by hand in custom training loops).
 """
 
+from __future__ import annotations
+
 import dataclasses
+import pathlib
 import random
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -51,7 +56,8 @@ __all__ = [
 ARCHITECTURES = ("cnn", "mlp", "resnet32")
 
 
-def build_model(arch, input_shape, num_classes, *, head="dense"):
+def build_model(arch: str, input_shape: Sequence[int], num_classes: int, *,
+                head: str = "dense") -> keras.Model:
     """One of the `kimbalance.models` networks (logits out).
 
     Args:
@@ -74,8 +80,10 @@ def build_model(arch, input_shape, num_classes, *, head="dense"):
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1
                        for d in input_shape)):
         raise invalid("input_shape", "a non-empty tuple of ints >= 1", input_shape)
-    builder = {"cnn": kb_models.small_cnn, "mlp": kb_models.mlp,
-               "resnet32": kb_models.resnet32}[arch]
+    builders: dict[str, Callable[..., keras.Model]] = {
+        "cnn": kb_models.small_cnn, "mlp": kb_models.mlp,
+        "resnet32": kb_models.resnet32}
+    builder = builders[arch]
     return builder(input_shape, num_classes, classifier=head)
 
 
@@ -87,19 +95,20 @@ class EpochTimer(keras.callbacks.Callback):
     themselves.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self.times = []
-        self._start = None
+        self.times: list[float] = []
+        self._start: float | None = None
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._start)
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # Set by on_epoch_begin, which Keras (or the loop) calls first.
+        self.times.append(time.perf_counter() - cast(float, self._start))
 
 
-def set_random_seed(seed):
+def set_random_seed(seed: int) -> None:
     """Seeds Python, NumPy and the backend, like `keras.utils.set_random_seed`.
 
     `keras.utils.set_random_seed` imports TensorFlow whenever it is
@@ -175,7 +184,7 @@ class RunResult:
     jit_compile: object = None
     tuned: dict = dataclasses.field(default_factory=dict)
     tuned_on: str = ""
-    stage1: object = None
+    stage1: Stage1 | None = None
 
 
 def _single_label_scores(scores, y_true, counts, class_names):
@@ -213,11 +222,27 @@ class Stage1:
     jit_compile: object = None
 
 
-def run_method(method, split, *, arch="cnn", epochs=10, batch_size=128, seed=0,
-               learning_rate=1e-3, verbose=1, callbacks=(), validation=False,
-               train_accuracy=False, jit_compile="auto", run_eagerly=False,
-               drop_remainder=False, model_fn=None, stage1=None,
-               keep_stage1=False):
+def run_method(
+    method: Method,
+    split: Split,
+    *,
+    arch: str = "cnn",
+    epochs: int = 10,
+    batch_size: int = 128,
+    seed: int = 0,
+    learning_rate: float = 1e-3,
+    verbose: int | str = 1,
+    callbacks: (Sequence[keras.callbacks.Callback]
+                | Callable[[Any, Split], Sequence[keras.callbacks.Callback]]) = (),
+    validation: bool = False,
+    train_accuracy: bool = False,
+    jit_compile: bool | str = "auto",
+    run_eagerly: bool = False,
+    drop_remainder: bool = False,
+    model_fn: Callable[[tuple[int, ...], int, str], keras.Model] | None = None,
+    stage1: Stage1 | None = None,
+    keep_stage1: bool = False,
+) -> RunResult:
     """Trains `method` on `split` and scores it on `split`'s test set.
 
     Post-hoc methods are not trained here: use `run_methods`, which reuses
@@ -472,8 +497,10 @@ def _run_majority(method, split, info, seed):
     return result
 
 
-def run_methods(methods, split, *, seeds=(0,), log=print, validation=None,
-                **kwargs):
+def run_methods(methods: Sequence[Method], split: Split | Callable[[int], Split], *,
+                seeds: Sequence[int] = (0,),
+                log: Callable[[str], Any] | None = print,
+                validation: bool | None = None, **kwargs: Any) -> list[RunResult]:
     """Runs every method for every seed; post-hoc methods reuse their base.
 
     A method whose `Method.stage1` is listed before it continues from that
@@ -510,7 +537,7 @@ def run_methods(methods, split, *, seeds=(0,), log=print, validation=None,
     _check_log(log)
     if validation is not None:
         check_bool("validation", validation)
-    results = {}
+    results: dict[tuple[str, int], RunResult] = {}
     needs_val = (any(m.posthoc for m in methods) if validation is None
                  else bool(validation))
     names = [m.name for m in methods]
@@ -571,10 +598,20 @@ def _metrics_line(metrics):
                      for k, v in metrics.items())
 
 
-def imbalance_sweep(methods, dataset="digits", *, ratios=(1, 10, 100),
-                    profiles=("step", "long_tail"), seeds=(0,), data_dir=None,
-                    max_train=None, max_test=None, min_tail=5, log=print,
-                    **run_kwargs):
+def imbalance_sweep(
+    methods: Sequence[Method],
+    dataset: str = "digits",
+    *,
+    ratios: Sequence[float] = (1, 10, 100),
+    profiles: Sequence[str] = ("step", "long_tail"),
+    seeds: Sequence[int] = (0,),
+    data_dir: str | pathlib.Path | None = None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    min_tail: int = 5,
+    log: Callable[[str], Any] | None = print,
+    **run_kwargs: Any,
+) -> tuple[list[dict[str, Any]], list[RunResult]]:
     """Trains `methods` on imbalanced subsets of growing ratio; one test set.
 
     Ratio 1 is the same balanced set for every profile: it is trained once

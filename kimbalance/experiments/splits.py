@@ -11,11 +11,17 @@
 - `subsample`, `prepare_images`, `supported_ratio`: the small steps they share.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import functools
 import numbers
+import pathlib
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kimbalance import data as kb_data
 from kimbalance._validation import (
@@ -89,27 +95,27 @@ class Split:
             self.ratio = check_float("ratio", self.ratio, low=1.0)
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         if self.y_train.ndim == 2:
             return int(self.y_train.shape[1])
         return len(self.class_names)
 
     @property
-    def multilabel(self):
+    def multilabel(self) -> bool:
         return self.y_train.ndim == 2
 
     @property
-    def counts(self):
+    def counts(self) -> np.ndarray:
         """Training count per class (positives per label for multi-label)."""
         return class_counts(self.y_train, None if self.multilabel
                             else self.num_classes)
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
 
-def prepare_images(x):
+def prepare_images(x: ArrayLike) -> np.ndarray:
     """float32 images in [0, 1] with a channel axis: (N, H, W, C).
 
     Integer images are divided by their dtype's maximum (255 for uint8);
@@ -143,7 +149,7 @@ def prepare_images(x):
     return x / peak if peak > 1.0 else x
 
 
-def subsample(y, max_count, *, seed=0):
+def subsample(y: ArrayLike, max_count: int | None, *, seed: int = 0) -> np.ndarray:
     """Indices of `min(max_count, len(y))` samples, stratified by class, sorted.
 
     Every class present in `y` keeps at least one sample, so shrunken smoke
@@ -216,7 +222,7 @@ def _stratified_sizes(sizes, total):
 NICE_RATIOS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
-def supported_ratio(n_max, ratio, *, min_tail=5):
+def supported_ratio(n_max: int, ratio: float, *, min_tail: int = 5) -> float:
     """The largest imbalance ratio <= `ratio` that leaves `min_tail` tail samples.
 
     Picks from 1, 2, 5, 10, 20, 50, 100, ... (or `ratio` itself when it fits).
@@ -251,7 +257,8 @@ def supported_ratio(n_max, ratio, *, min_tail=5):
 
 
 @functools.lru_cache(maxsize=4)
-def cached_dataset(name, data_dir=None):
+def cached_dataset(name: str,
+                   data_dir: str | pathlib.Path | None = None) -> kb_data.Dataset:
     """`kimbalance.data.load_dataset(name, data_dir=...)`, loaded once per process."""
     _check_name(name)
     return kb_data.load_dataset(name, data_dir=data_dir)
@@ -260,9 +267,19 @@ def cached_dataset(name, data_dir=None):
 VAL_STREAM = 7  # the validation draw's own RNG stream: np.random.default_rng([seed, 7])
 
 
-def long_tail_split(name="digits", *, profile="long_tail", ratio=100, seed=0,
-                    data_dir=None, max_train=None, max_test=None, min_tail=5,
-                    log=print, val_per_class=None):
+def long_tail_split(
+    name: str = "digits",
+    *,
+    profile: str = "long_tail",
+    ratio: float = 100,
+    seed: int = 0,
+    data_dir: str | pathlib.Path | None = None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    min_tail: int = 5,
+    log: Callable[[str], Any] | None = print,
+    val_per_class: int | None = None,
+) -> Split:
     """Loads `name`, makes its training set imbalanced; the test set stays as is.
 
     When the data cannot support `ratio` (the rarest class would keep fewer
@@ -389,9 +406,18 @@ BINARY_PAIRS = {
 }
 
 
-def binary_pair_split(name="digits", *, pair=None, ratio=4.0, val_fraction=0.2,
-                      balanced=False, seed=0, data_dir=None, max_train=None,
-                      max_test=None):
+def binary_pair_split(
+    name: str = "digits",
+    *,
+    pair: Sequence[int] | None = None,
+    ratio: float = 4.0,
+    val_fraction: float = 0.2,
+    balanced: bool = False,
+    seed: int = 0,
+    data_dir: str | pathlib.Path | None = None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+) -> Split:
     """A binary task from two real classes: imbalanced train, balanced val/test.
 
     The training pool of the two classes is split (stratified) into a
@@ -482,8 +508,17 @@ def _equal_classes(indices, y, seed):
     return np.sort(np.concatenate(kept))
 
 
-def make_mosaics(x, y, num_samples, *, grid=2, num_classes=None, class_probs=None,
-                 empty_prob=0.0, seed=0):
+def make_mosaics(
+    x: ArrayLike,
+    y: ArrayLike,
+    num_samples: int,
+    *,
+    grid: int = 2,
+    num_classes: int | None = None,
+    class_probs: ArrayLike | None = None,
+    empty_prob: float = 0.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Multi-label images: `grid` x `grid` mosaics of single-label tiles.
 
     Each tile is empty (zeros) with probability `empty_prob`, else an image of
@@ -522,9 +557,9 @@ def make_mosaics(x, y, num_samples, *, grid=2, num_classes=None, class_probs=Non
     check_int("seed", seed)
     tile_images = prepare_images(x)
     targets = parse_targets(y, num_classes, name="y", multi_label=False)
-    y = targets.ids
-    if len(tile_images) != len(y):
-        raise invalid("y", f"one label per image ({len(tile_images)})", y)
+    ids = cast(np.ndarray, targets.ids)  # multi_label=False: never None
+    if len(tile_images) != len(ids):
+        raise invalid("y", f"one label per image ({len(tile_images)})", ids)
     num_classes = targets.num_classes
     if class_probs is None:
         class_probs = np.ones(num_classes)
@@ -538,11 +573,11 @@ def make_mosaics(x, y, num_samples, *, grid=2, num_classes=None, class_probs=Non
                       "not all 0", class_probs)
     probs = probs / probs.sum()
     check_float("empty_prob", empty_prob, low=0.0, high=1.0, high_inclusive=False)
-    by_class = [np.flatnonzero(y == c) for c in range(num_classes)]
+    by_class = [np.flatnonzero(ids == c) for c in range(num_classes)]
     missing = [c for c in range(num_classes) if probs[c] > 0 and not len(by_class[c])]
     if missing:
         raise invalid("y", f"images of every class with probability > 0; "
-                      f"classes {missing} have none", y)
+                      f"classes {missing} have none", ids)
     rng = np.random.default_rng(seed)
     tiles = grid * grid
     classes = rng.choice(num_classes, size=(num_samples, tiles), p=probs)
@@ -567,9 +602,19 @@ def make_mosaics(x, y, num_samples, *, grid=2, num_classes=None, class_probs=Non
     return images, labels
 
 
-def mosaic_split(name="digits", *, grid=2, label_ratio=50.0, empty_prob=0.25,
-                 num_train=4000, num_val=1000, num_test=2000, val_fraction=0.2,
-                 seed=0, data_dir=None):
+def mosaic_split(
+    name: str = "digits",
+    *,
+    grid: int = 2,
+    label_ratio: float = 50.0,
+    empty_prob: float = 0.25,
+    num_train: int = 4000,
+    num_val: int = 1000,
+    num_test: int = 2000,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    data_dir: str | pathlib.Path | None = None,
+) -> Split:
     """A multi-label task from real images: mosaics with long-tailed labels.
 
     The training images of `name` are split (stratified) into tile pools for
@@ -613,7 +658,8 @@ def mosaic_split(name="digits", *, grid=2, label_ratio=50.0, empty_prob=0.25,
                                                   seed=seed)
     probs = np.asarray(kb_data.long_tail_counts(10**6, num_classes, label_ratio),
                        np.float64)
-    common = dict(grid=grid, num_classes=num_classes, empty_prob=empty_prob)
+    common: dict[str, Any] = dict(grid=grid, num_classes=num_classes,
+                                  empty_prob=empty_prob)
     x_train, y_train = make_mosaics(dataset.x_train[train_idx], y_all[train_idx],
                                     num_train, class_probs=probs, seed=seed,
                                     **common)

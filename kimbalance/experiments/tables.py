@@ -4,14 +4,22 @@ Results are plain floats in [0, 1] (times in seconds); tables print rates as
 percentages and `mean ± std` when several seeds ran.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import numbers
+import os
 import pathlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kimbalance._validation import check_path, invalid
+
+if TYPE_CHECKING:  # the runner imports this module
+    from kimbalance.experiments.runner import RunResult
 
 __all__ = [
     "RATE_HEADERS",
@@ -22,7 +30,8 @@ __all__ = [
     "write_results",
 ]
 
-def summarize(results, metrics=None):
+def summarize(results: Sequence[RunResult],
+              metrics: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Mean and standard deviation per method over seeds, in method order.
 
     Args:
@@ -51,7 +60,8 @@ def summarize(results, metrics=None):
     results = _check_results(results)
     if metrics is not None:
         metrics = _check_names("metrics", metrics)
-    order, groups = [], {}
+    order: list[str] = []
+    groups: dict[str, list[RunResult]] = {}
     for result in results:
         if result.method not in groups:
             order.append(result.method)
@@ -125,7 +135,9 @@ def _cell(row, key, rates=()):
     return str(value)
 
 
-def markdown_table(rows, columns, *, headers=None, rates=()):
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *,
+                   headers: Mapping[str, str] | None = None,
+                   rates: Sequence[str] = ()) -> str:
     """A Markdown table; rates print as percentages, `± std` with several seeds.
 
     Args:
@@ -174,7 +186,16 @@ def _jsonable(value):
     return value
 
 
-def write_results(out, stem, *, table, rows, meta=None, runs=None, extra=None):
+def write_results(
+    out: str | os.PathLike[str],
+    stem: str,
+    *,
+    table: str,
+    rows: Sequence[Mapping[str, Any]],
+    meta: Mapping[str, Any] | None = None,
+    runs: Sequence[RunResult] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[pathlib.Path, pathlib.Path]:
     """Writes `<out>/<stem>.md` (title, settings, table) and `<out>/<stem>.json`.
 
     Args:
@@ -223,7 +244,7 @@ def write_results(out, stem, *, table, rows, meta=None, runs=None, extra=None):
 
 
 
-def timing_summary(result):
+def timing_summary(result: RunResult) -> dict[str, float]:
     """Epoch times of a run: the first epoch apart, then min / median / max.
 
     The first epoch includes tracing / compilation; the other statistics are
@@ -264,7 +285,8 @@ def timing_summary(result):
             "timed_epochs": len(later)}
 
 
-def positive_class_metrics(results, positive=1):
+def positive_class_metrics(results: Sequence[RunResult],
+                           positive: int = 1) -> list[RunResult]:
     """Adds `precision`, `recall` and `f1` of class `positive` to each result.
 
     Reads the per-class scores of each result's `kimbalance.evaluate` report.
