@@ -26,7 +26,7 @@ def invalid(name: str, expected: str, value: Any) -> ValueError:
     )
 
 
-def _short_repr(value):
+def _short_repr(value: Any) -> str:
     if isinstance(value, np.ndarray):
         if value.size > 12:
             return f"array(shape={value.shape}, dtype={value.dtype})"
@@ -53,7 +53,8 @@ def check_float(name: str, value: Any, *, low: float | None = None,
     return value_f
 
 
-def _float_expectation(low, high, low_inclusive, high_inclusive):
+def _float_expectation(low: float | None, high: float | None, low_inclusive: bool,
+                       high_inclusive: bool) -> str:
     if low is not None and low == high and low_inclusive and high_inclusive:
         return f"a finite float equal to {low}"
     parts = []
@@ -77,7 +78,7 @@ def check_int(name: str, value: Any, *, low: int | None = None,
     return int(value)
 
 
-def _int_expectation(low, high):
+def _int_expectation(low: int | None, high: int | None) -> str:
     if low is not None and high is not None:
         if low == high:
             return f"an int equal to {low}"
@@ -311,7 +312,8 @@ def parse_targets(y: ArrayLike, num_classes: int | None = None, *, name: str = "
     return Targets("one_hot", np.argmax(arr, axis=1).astype(np.int64), width, arr)
 
 
-def _parse_ids(flat, y, num_classes, name, *, column, arr):
+def _parse_ids(flat: np.ndarray, y: Any, num_classes: int | None, name: str, *,
+               column: bool, arr: np.ndarray) -> Targets:
     if flat.dtype.kind == "f" and not np.all(flat == np.floor(flat)):
         bad = flat[flat != np.floor(flat)]
         raise invalid(name, "integer class ids (found non-integer values "
@@ -336,10 +338,12 @@ def _parse_ids(flat, y, num_classes, name, *, column, arr):
     return Targets("ids", flat.astype(np.int64), int(num_classes), arr, column)
 
 
-def _scalar(value):
+def _scalar(value: np.generic) -> int | float:
     """A NumPy scalar as a Python int when it is whole (for messages)."""
-    value = value.item()
-    return int(value) if float(value).is_integer() else value
+    number = value.item()
+    if isinstance(number, int):  # exact, also beyond 2**53
+        return int(number)
+    return int(number) if float(number).is_integer() else float(number)
 
 
 def check_counts(name: str, value: Any, *,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -188,7 +189,10 @@ def dense_targets(
     return _ids_without(arr.reshape(-1), shape, num_classes, ignore_class, name, y)
 
 
-def _ids_without(flat, shape, num_classes, ignore_class, name, y):
+def _ids_without(
+        flat: np.ndarray, shape: tuple[int, ...], num_classes: int | None,
+        ignore_class: int, name: str, y: Any,
+) -> tuple[Targets, tuple[int, ...], npt.NDArray[np.bool_] | None]:
     keep = flat != ignore_class
     if not np.any(keep):
         raise invalid(name, f"at least one element not equal to ignore_class="
@@ -197,7 +201,9 @@ def _ids_without(flat, shape, num_classes, ignore_class, name, y):
     return targets, tuple(shape), (None if np.all(keep) else keep)
 
 
-def _drop_ignored(targets, shape, ignore_class, name, y):
+def _drop_ignored(
+        targets: Targets, shape: tuple[int, ...], ignore_class: int | None, name: str,
+        y: Any) -> tuple[Targets, tuple[int, ...], npt.NDArray[np.bool_] | None]:
     if ignore_class is None or targets.ids is None:
         return targets, tuple(shape), None
     keep = targets.ids != ignore_class
@@ -428,7 +434,7 @@ def sample_weights(
     return np.where(active > 0, total / np.maximum(active, 1), 1.0)
 
 
-def _num_weights(class_weight):
+def _num_weights(class_weight: Any) -> int:
     try:
         return len(class_weight)
     except TypeError:
