@@ -19,6 +19,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import numpy.typing as npt
 from keras import ops
 from numpy.typing import ArrayLike
 
@@ -43,7 +44,7 @@ _NORM_EPSILON = 1e-12
 # the softmax to one-hot.
 
 
-def _l2_normalize(x, axis):
+def _l2_normalize(x: Any, axis: int) -> Any:
     squared_norm = ops.sum(ops.square(x), axis=axis, keepdims=True)
     # rsqrt(max(.)) rather than sqrt then max: the gradient stays finite at 0.
     return x * ops.rsqrt(ops.maximum(squared_norm, _NORM_EPSILON**2))
@@ -323,7 +324,7 @@ class ThresholdDecision(keras.layers.Layer):
         return config
 
 
-def _get_initializer(identifier):
+def _get_initializer(identifier: Any) -> Any:
     try:
         initializer = keras.initializers.get(identifier)
     except (ValueError, TypeError):
@@ -334,7 +335,7 @@ def _get_initializer(identifier):
     return initializer
 
 
-def _float32_ceil(values):
+def _float32_ceil(values: np.ndarray) -> npt.NDArray[np.float32]:
     """The smallest float32 >= each value: for any float32 (or float16) score s,
     `s >= result` holds exactly when `s >= value` does in float64."""
     rounded = values.astype(np.float32)
@@ -343,7 +344,8 @@ def _float32_ceil(values):
     return np.where(below, up, rounded).astype(np.float32)
 
 
-def _check_last_dim(input_shape, argument, values):
+def _check_last_dim(input_shape: Sequence[int | None], argument: str,
+                    values: Any) -> None:
     last = input_shape[-1] if len(input_shape) else None
     if last is not None and last != len(values):
         raise invalid(

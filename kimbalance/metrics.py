@@ -92,14 +92,15 @@ __all__ = [
 _MAX_CLASSES = 2**15
 
 
-def _received(value):
+def _received(value: Any) -> Any:
     """What a message shows: the values when concrete, else the shape."""
     if isinstance(value, np.ndarray):
         return value
     return f"<tensor of shape {tuple(value.shape)}>"
 
 
-def _label_layout(y_true, y_pred, num_classes):
+def _label_layout(y_true: Any, y_pred: Any,
+                  num_classes: int) -> tuple[bool, bool, bool]:
     """How to read labels and scores of these shapes.
 
     Returns `(binary, one_hot, squeeze_true)`: a single-score (sigmoid)
@@ -153,7 +154,7 @@ def _label_layout(y_true, y_pred, num_classes):
     )
 
 
-def _as_numpy(value):
+def _as_numpy(value: Any) -> np.ndarray:
     return value if isinstance(value, np.ndarray) else ops.convert_to_numpy(value)
 
 
@@ -172,7 +173,7 @@ def _check_labels(y_true, one_hot, num_classes, ignore_class):
         parse_targets(ids, num_classes, name="y_true")
 
 
-def _check_scores(y_pred):
+def _check_scores(y_pred: np.ndarray) -> None:
     if y_pred.dtype.kind not in "biuf":
         raise invalid("y_pred", f"numeric scores; got dtype {y_pred.dtype}", y_pred)
     if y_pred.dtype.kind == "f" and np.isnan(y_pred).any():
@@ -182,7 +183,7 @@ def _check_scores(y_pred):
                       f"{rows[:5].tolist()})", y_pred)
 
 
-def _check_sample_weight(sample_weight):
+def _check_sample_weight(sample_weight: np.ndarray) -> None:
     if sample_weight.dtype.kind not in "biuf":
         raise invalid("sample_weight", f"numeric weights; got dtype "
                       f"{sample_weight.dtype}", sample_weight)
@@ -226,7 +227,7 @@ def _check_class_ids(name, value, num_classes, *, allow_int):
     return int(ids[0]) if single else [int(i) for i in ids]
 
 
-def _is_float(x):
+def _is_float(x: Any) -> bool:
     return "float" in keras.backend.standardize_dtype(x.dtype)
 
 
@@ -328,7 +329,7 @@ class _ConfusionMatrixMetric(metrics.Metric):
         )
         self.confusion_matrix.assign_add(update)
 
-    def _predictions(self, y_pred, binary):
+    def _predictions(self, y_pred: Any, binary: bool) -> tuple[Any, Any]:
         """int32 predicted classes, and a per-sample NaN mask (None for ints)."""
         nan_scores = None
         if binary:
@@ -348,7 +349,7 @@ class _ConfusionMatrixMetric(metrics.Metric):
                 nan_scores = ops.any(ops.isnan(y_pred), axis=-1)
         return predictions, nan_scores
 
-    def _labels(self, y_true, one_hot):
+    def _labels(self, y_true: Any, one_hot: bool) -> tuple[Any, Any]:
         """int32 labels in [0, C) and the mask of valid ones (see module doc)."""
         num_classes = self.num_classes
         if one_hot:
@@ -373,14 +374,14 @@ class _ConfusionMatrixMetric(metrics.Metric):
             ops.zeros((self.num_classes, self.num_classes), dtype="float32")
         )
 
-    def _counts(self):
+    def _counts(self) -> tuple[Any, Any, Any]:
         matrix = ops.convert_to_tensor(self.confusion_matrix)
         true_positives = ops.diagonal(matrix)
         true_totals = ops.sum(matrix, axis=1)
         predicted_totals = ops.sum(matrix, axis=0)
         return true_positives, true_totals, predicted_totals
 
-    def _class_scores(self, kind):
+    def _class_scores(self, kind: str) -> tuple[Any, Any]:
         """Per-class IoU or Dice, and which classes have a non-zero denominator.
 
         IoU_c = TP / (TP + FP + FN), Dice_c = 2 TP / (2 TP + FP + FN) (F1_c);
@@ -396,7 +397,7 @@ class _ConfusionMatrixMetric(metrics.Metric):
         return (ops.divide_no_nan(numerator, denominator),
                 ops.greater(denominator, 0))
 
-    def _checked(self, value):
+    def _checked(self, value: Any) -> Any:
         """`value`, or NaN when the matrix holds NaN, inf or negative cells."""
         matrix = ops.convert_to_tensor(self.confusion_matrix)
         sound = ops.logical_and(ops.all(ops.isfinite(matrix)),
@@ -411,7 +412,7 @@ class _ConfusionMatrixMetric(metrics.Metric):
         return config
 
 
-def _mean_over(values, mask):
+def _mean_over(values: Any, mask: Any) -> Any:
     mask = ops.cast(mask, "float32")
     count = ops.sum(mask)
     return ops.divide_no_nan(ops.sum(values * mask), count)

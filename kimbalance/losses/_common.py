@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import numbers
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -114,7 +114,7 @@ def check_exponent(name: str, value: Any) -> float:
     return check_float(name, value, low=0.0, high=MAX_EXPONENT)
 
 
-def _check_weight_bound(name, arr, value):
+def _check_weight_bound(name: str, arr: np.ndarray, value: Any) -> None:
     if np.any(arr > MAX_WEIGHT):
         raise invalid(name, f"weights <= {MAX_WEIGHT:g}", value)
 
@@ -181,7 +181,7 @@ def to_float32(x: Any) -> Any:
     return x
 
 
-def _is_float(x):
+def _is_float(x: Any) -> bool:
     return keras.backend.standardize_dtype(x.dtype).startswith(("float", "bfloat"))
 
 
@@ -241,7 +241,7 @@ def is_sparse_labels(y_true: Any, y_pred: Any) -> bool:
     )
 
 
-def _check_sample_shape(sample_shape, y_pred, y_true):
+def _check_sample_shape(sample_shape: Any, y_pred: Any, y_true: Any) -> None:
     """Labels must cover y_pred's sample dims (a mask per prediction map).
 
     Only statically known sizes are compared (a traced batch size is None).
@@ -435,13 +435,14 @@ def labels_checked() -> Iterator[None]:
         _LABELS_CHECKED.reset(token)
 
 
-def _found(values):
+def _found(values: np.ndarray) -> list[int | float]:
     """A short list of distinct offending values for a message."""
     unique = np.unique(values.astype(np.float64))[:5]
     return [int(v) if v.is_integer() else float(f"{v:.6g}") for v in unique.tolist()]
 
 
-def _check_ids(values, y_true, num_classes, ignore_class, ignore_supported):
+def _check_ids(values: np.ndarray, y_true: Any, num_classes: int | None,
+               ignore_class: int | None, ignore_supported: bool) -> None:
     flat = values.reshape(-1)
     if flat.size == 0:
         return
@@ -477,7 +478,7 @@ def _check_ids(values, y_true, num_classes, ignore_class, ignore_supported):
                           y_true)
 
 
-def _check_dense(values, y_true, rule, dtype_name):
+def _check_dense(values: np.ndarray, y_true: Any, rule: str, dtype_name: str) -> None:
     if values.size == 0:
         return
     if values.dtype.kind == "b":
@@ -555,14 +556,14 @@ def check_labels(y_true: Any, y_pred: Any, rule: str, *,
 class _Shaped:
     """A stand-in with only a `shape`, for the static-shape rules."""
 
-    def __init__(self, shape):
+    def __init__(self, shape: Sequence[int | None]) -> None:
         self.shape = tuple(shape)
 
 
 # --- loss bases --------------------------------------------------------------------
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, tuple):
@@ -626,7 +627,7 @@ class KimbalanceLoss(keras.losses.Loss):
 _MEAN_WITH_SAMPLE_WEIGHT = "mean_with_sample_weight"
 
 
-def _valid_mask(y_true, y_pred, ignore_class):
+def _valid_mask(y_true: Any, y_pred: Any, ignore_class: int | None) -> Any:
     """float mask of the samples not labelled `ignore_class` (None if no ids)."""
     y_true = ops.convert_to_tensor(y_true)
     y_pred = ops.convert_to_tensor(y_pred)
@@ -658,7 +659,7 @@ class IgnoreClassLoss(KimbalanceLoss):
     Keras reduces.
     """
 
-    def _reduction_weight(self, y_true, y_pred):
+    def _reduction_weight(self, y_true: Any, y_pred: Any) -> Any:
         valid = _valid_mask(y_true, y_pred, self.ignore_class)
         if valid is None:
             return None
