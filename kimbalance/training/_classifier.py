@@ -8,6 +8,7 @@ flag afterwards (also when the fit fails).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -19,18 +20,19 @@ from kimbalance.layers import CosineDense
 CLASSIFIER_TYPES = (keras.layers.Dense, CosineDense)
 
 
-def sublayers(layer):
+def sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     return list(layer.layers) if isinstance(layer, keras.Model) else []
 
 
-def walk(layer):
+def walk(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
     """All layers under `layer` in pre-order (nested models entered)."""
     for sub in sublayers(layer):
         yield sub
         yield from walk(sub)
 
 
-def path_to(layer, target):
+def path_to(layer: keras.layers.Layer, target: keras.layers.Layer,
+            ) -> list[keras.layers.Layer] | None:
     """The chain of layers from `layer`'s children down to `target`, or None."""
     for sub in sublayers(layer):
         if sub is target:
@@ -41,7 +43,7 @@ def path_to(layer, target):
     return None
 
 
-def check_model(model, *, built=True):
+def check_model(model: Any, *, built: bool = True) -> keras.Model:
     if not isinstance(model, keras.Model):
         raise invalid("model", "a keras.Model", model)
     if built and not model.built:
@@ -50,7 +52,7 @@ def check_model(model, *, built=True):
     return model
 
 
-def find_classifier(model, classifier):
+def find_classifier(model: keras.Model, classifier: Any) -> keras.layers.Layer:
     layers = list(walk(model))
     if classifier is None:
         heads = [layer for layer in layers if isinstance(layer, CLASSIFIER_TYPES)]
@@ -79,7 +81,7 @@ def find_classifier(model, classifier):
     return found
 
 
-def check_generator(generator):
+def check_generator(generator: Any) -> Any:
     """Batches for `fit` (a PyDataset, tf.data / grain dataset, DataLoader or
     Python generator); arrays, tuples and dicts (no labels) are refused."""
     if isinstance(generator, keras.utils.PyDataset):
@@ -95,7 +97,7 @@ def check_generator(generator):
     return generator
 
 
-def get_optimizer(optimizer):
+def get_optimizer(optimizer: Any) -> keras.optimizers.Optimizer:
     if optimizer is None:
         return keras.optimizers.Adam(learning_rate=1e-3)
     if isinstance(optimizer, keras.optimizers.Optimizer):
@@ -107,7 +109,7 @@ def get_optimizer(optimizer):
                       "name", optimizer) from None
 
 
-def compile_config(model):
+def compile_config(model: keras.Model) -> dict[str, Any]:
     """The model's `compile()` arguments but the optimizer (left to the caller):
     the objects given to `compile()` where Keras keeps them, else deserialized
     afresh (a loss Keras cannot deserialize is then reused as it is)."""
@@ -140,17 +142,17 @@ def compile_config(model):
 class TrainableState:
     """The trainable flags of a model's layers and weights, to restore later."""
 
-    def __init__(self, model):
+    def __init__(self, model: keras.Model) -> None:
         # Pre-order: children restored after their parent undo its setter.
         self.layers = [(layer, layer.trainable) for layer in [model, *walk(model)]]
         self.weights = [(weight, weight.trainable) for weight in model.weights]
 
-    def restore(self):
+    def restore(self) -> None:
         for item, trainable in self.layers + self.weights:
             item.trainable = trainable
 
 
-def train_only(model, target):
+def train_only(model: keras.Model, target: keras.layers.Layer) -> None:
     """Freezes every layer of `model` except `target` (and its ancestors)."""
     model.trainable = True
     path = path_to(model, target)
@@ -166,7 +168,7 @@ def train_only(model, target):
     freeze(model, 0)
 
 
-def reinitialize_weights(layer):
+def reinitialize_weights(layer: keras.layers.Layer) -> None:
     for weight_name, initializer_name in (("kernel", "kernel_initializer"),
                                           ("bias", "bias_initializer")):
         weight = getattr(layer, weight_name, None)

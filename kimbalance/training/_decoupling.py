@@ -51,13 +51,19 @@ def retrain_classifier(model: keras.Model, generator: Any, *, epochs: int,
 
     Every layer except the classifier is frozen (`trainable=False`): its
     weights and BatchNorm moving statistics (inference mode) do not change.
+
     With `update_batchnorm_statistics=True` (MiSLAS' "shift learning on
-    BatchNorm", Zhong et al. 2021) the backbone's `BatchNormalization`
-    layers run in training mode instead: they normalise with the statistics
-    of each (class-balanced) batch and their moving mean and variance follow
-    the re-sampled data, while their gamma / beta and every other backbone
-    weight stay frozen. A model without BatchNormalization layers trains as
-    without the option (no warning).
+    BatchNorm", Zhong et al. 2021) every `BatchNormalization` layer of the
+    backbone (also one frozen before) runs in training mode instead: it
+    normalises with the statistics of each (class-balanced) batch and its
+    moving mean and variance follow the re-sampled data at the layer's own
+    `momentum` (0.99 by default: a few hundred steps to forget the stage-1
+    statistics), while its gamma / beta and every other backbone weight stay
+    frozen. This corrects the features' statistics for the shift from the
+    long-tailed to the balanced distribution. A model without
+    BatchNormalization layers trains exactly as without the option (no
+    warning).
+
     The model is recompiled with its own `compile()` arguments and the given
     optimizer and fitted in place; afterwards the trainable flags are
     restored and the model is recompiled with its original optimizer.
@@ -98,8 +104,8 @@ def retrain_classifier(model: keras.Model, generator: Any, *, epochs: int,
             Dense / CosineDense layer, a `classifier` not such a layer of it,
             compiled metrics Keras cannot deserialize, `epochs` not an int
             >= 1, a non-bool `reinitialize` or `update_batchnorm_statistics`,
-            an `optimizer` Keras cannot
-            interpret or a `generator` that is not a batch generator.
+            an `optimizer` Keras cannot interpret or a `generator` that is
+            not a batch generator.
 
     Examples:
 
@@ -308,6 +314,7 @@ def learn_weight_scaling(
     optimizer = get_optimizer(optimizer)
     config = compile_config(model)
     path = path_to(model, head)
+    assert path is not None  # find_classifier found it in the model
     chain = [model, *path]
     for container, child in zip(chain[:-1], chain[1:], strict=True):
         outputs = getattr(container, "outputs", None) or []

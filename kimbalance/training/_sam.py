@@ -108,7 +108,7 @@ class SharpnessAwareModel(keras.Model):
         self.sharpness_classes = None if classes is None else list(map(int, classes))
         self._head_pass = False
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         return self.model(inputs, training=training)
 
     def get_config(self) -> dict[str, Any]:
@@ -126,7 +126,7 @@ class SharpnessAwareModel(keras.Model):
             config.pop("model"), custom_objects=custom_objects)
         return cls(model, **config)
 
-    def compute_loss(self, *args, **kwargs):
+    def compute_loss(self, *args: Any, **kwargs: Any) -> Any:
         loss = super().compute_loss(*args, **kwargs)
         if self._head_pass and self.losses:  # regularization belongs to L_tail
             loss = loss - sum(ops.cast(ops.sum(r), loss.dtype) for r in self.losses)
@@ -196,7 +196,7 @@ class SharpnessAwareModel(keras.Model):
                                  sample_weight=sample_weight, training=True)
         return y_pred, loss
 
-    def train_step(self, *args):
+    def train_step(self, *args: Any) -> Any:
         backend = keras.backend.backend()
         if backend == "jax":
             return self._jax_train_step(*args)
