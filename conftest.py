@@ -1,6 +1,8 @@
 """Process-wide test setup; runs before keras (and so any backend) is imported."""
 
+import importlib.abc
 import os
+import sys
 import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -12,12 +14,41 @@ os.environ["KERAS_HOME"] = os.path.join(_TMP, "keras")
 os.environ["MPLCONFIGDIR"] = os.path.join(_TMP, "mpl")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# Optional packages can be blocked for a run, to check that an install without
+# them (torch is an extra, not a core dependency) runs its tests:
+# KIMBALANCE_TEST_BLOCK=torch,monai makes `import torch` (and its submodules)
+# raise ModuleNotFoundError as if it were not installed. Tests that need one
+# skip with a reason (the `torch` fixture, pytest.importorskip); the others run.
+# Only meaningful on the jax and tensorflow backends (the torch backend *is*
+# torch). Subprocesses that run pytest inherit the block through the variable.
+BLOCKED = frozenset(name.strip() for name in
+                    os.environ.get("KIMBALANCE_TEST_BLOCK", "").split(",")
+                    if name.strip())
+
+
+class _BlockedImports(importlib.abc.MetaPathFinder):
+    """A `sys.meta_path` finder that refuses the packages in `BLOCKED`."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (blocked by KIMBALANCE_TEST_BLOCK)",
+                name=fullname)
+        return None
+
+
+if BLOCKED:
+    _already = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
+    if _already:  # imported before this file ran (a plugin): the block could not hold.
+        raise RuntimeError(f"KIMBALANCE_TEST_BLOCK: {_already[:3]} already imported")
+    sys.meta_path.insert(0, _BlockedImports())
+
 # torch before tensorflow in one process (both bundle native libraries); tests
 # on every backend may use torch as an oracle.
 try:
-    import torch  # noqa: F401
+    import torch as _torch  # noqa: F401
 except ImportError:  # torch is an optional extra
-    torch = None
+    _torch = None
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -42,6 +73,16 @@ def pytest_collection_modifyitems(config, items):
         for other in ("torch", "jax", "tensorflow"):
             if item.get_closest_marker(f"{other}_only") and other != BACKEND:
                 item.add_marker(pytest.mark.skip(reason=f"needs the {other} backend"))
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """The torch module, for tests that need it (an oracle, a torch subprocess).
+
+    Skips the test where torch is not installed (or is blocked, see above).
+    """
+    return pytest.importorskip(
+        "torch", reason="torch is an optional extra; this test needs it")
 
 
 @pytest.fixture(autouse=True)

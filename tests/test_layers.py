@@ -5,7 +5,6 @@ import os
 import keras
 import numpy as np
 import pytest
-import torch
 from keras import ops
 
 from kimbalance.layers import CosineDense, LogitAdjustment, ThresholdDecision
@@ -17,12 +16,15 @@ def to_numpy(x):
 
 def torch_normed_linear(x, weight):
     """The forward of LDAM's NormedLinear (x: (N, in), weight: (in, out))."""
+    import torch
+
     x = torch.nn.functional.normalize(torch.as_tensor(x, dtype=torch.float64), dim=1)
     w = torch.nn.functional.normalize(torch.as_tensor(weight, dtype=torch.float64),
                                       dim=0)
     return x.mm(w).numpy()
 
 
+@pytest.mark.usefixtures("torch")
 def test_cosine_dense_matches_torch_reference():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 5)).astype("float32")

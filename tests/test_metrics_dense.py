@@ -241,8 +241,10 @@ def test_single_sigmoid_maps_equal_keras_binary_iou():
 
 
 def test_hard_dice_and_iou_equal_monai_on_one_image():
-    torch = pytest.importorskip("torch")
-    monai_metrics = pytest.importorskip("monai.metrics")
+    torch = pytest.importorskip(
+        "torch", reason="torch is an optional extra; this test needs it")
+    monai_metrics = pytest.importorskip(
+        "monai.metrics", reason="MONAI (needs torch) is an optional test oracle")
     rng = np.random.default_rng(5)
     ids = rng.integers(0, C, size=(1, 8, 8))
     ids[0, 0, :C] = np.arange(C)  # every class present in the truth

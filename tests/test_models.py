@@ -1,7 +1,6 @@
 import keras
 import numpy as np
 import pytest
-import torch
 
 from kimbalance.models import KaimingNormal, OptionAShortcut, mlp, resnet32, small_cnn
 
@@ -112,7 +111,7 @@ def test_resnet32_init_is_kaiming_normal_and_seeded(tiny_resnet):
     assert not np.allclose(first, other)
 
 
-def test_resnet32_strided_convolution_matches_torch_padding_1(tiny_resnet):
+def test_resnet32_strided_convolution_matches_torch_padding_1(tiny_resnet, torch):
     pad = tiny_resnet.get_layer("stage2_block0_1_pad")
     conv = tiny_resnet.get_layer("stage2_block0_1_conv")
     x = np.random.default_rng(0).normal(size=(1, 8, 8, 16)).astype("float32")

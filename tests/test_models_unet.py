@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,6 +64,8 @@ def test_shapes_and_parameter_counts(shape, classes, base, depth, upsampling, bn
 
 def _torch_forward(model, x, depth):
     """The same network in torch.nn.functional (NCHW), batch_norm=False."""
+    import torch
+
     functional = torch.nn.functional
 
     def kernel(name):
@@ -99,6 +100,7 @@ def _torch_forward(model, x, depth):
     return logits.permute(0, 2, 3, 1).numpy()
 
 
+@pytest.mark.usefixtures("torch")
 @pytest.mark.parametrize("depth", [1, 2])
 def test_forward_pass_equals_a_torch_reference(depth):
     model = small_unet((8, 8, 2), 3, base_filters=4, depth=depth, batch_norm=False,

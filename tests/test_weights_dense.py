@@ -92,7 +92,8 @@ def test_ignore_class_gets_weight_zero_and_is_not_counted():
 @pytest.mark.parametrize("reduction",
                          ["mean_with_sample_weight", "sum_over_batch_size"])
 def test_weighted_pixel_crossentropy_equals_torch(reduction):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip(
+        "torch", reason="torch is an optional extra; this test needs it")
     rng = np.random.default_rng(3)
     masks = _masks((2, 4, 5))
     logits = rng.normal(size=(2, 4, 5, C)) * 3

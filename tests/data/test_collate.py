@@ -19,7 +19,8 @@ from kimbalance.data import collate_with_weights
 from kimbalance.data.collate import WeightedCollate
 from kimbalance.data.samplers import ClassBalancedSampler, RandomOverSampler
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip(
+    "torch", reason="collate_with_weights is a collate function for torch DataLoaders")
 from torch.utils.data import DataLoader, Dataset, default_collate  # noqa: E402
 
 N = 30

@@ -124,7 +124,8 @@ def test_pickle_round_trip_keeps_the_epochs():
 
 
 def test_torch_sampler_and_dataloader():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip(
+        "torch", reason="torch is an optional extra; this test needs it")
     sampler = RandomOverSampler(Y, seed=0)
     wrapped = sampler.as_torch_sampler()
     assert isinstance(wrapped, torch.utils.data.Sampler)

@@ -189,7 +189,8 @@ def test_sharded_sampler_gives_the_generators_shard_batches(make_sampler, batch_
 
 
 def test_sharded_sampler_in_a_torch_data_loader():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip(
+        "torch", reason="torch is an optional extra; this test needs it")
     y = _labels()
     dataset = torch.utils.data.TensorDataset(torch.arange(y.shape[0]))
     loaders = [torch.utils.data.DataLoader(

@@ -62,6 +62,7 @@ print('no tensorflow')
 """
 
 
+@pytest.mark.usefixtures("torch")  # the subprocess runs on torch
 def test_import_recipe_help_and_seeding_do_not_load_tensorflow():
     """Neither `import kimbalance`, a recipe's `--help` nor seeding a run.
 

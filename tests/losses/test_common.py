@@ -13,7 +13,6 @@ import json
 import keras
 import numpy as np
 import pytest
-import torch
 from autodiff_helper import value_and_grad
 from keras import ops
 
@@ -53,6 +52,8 @@ def _np(x):
 
 
 def _ref_wcce(y, z):
+    import torch
+
     targets = torch.nn.functional.one_hot(torch.tensor(y), C).double() * 0.9 + 0.1 / C
     logp = torch.log_softmax(z, -1)
     return -(targets * torch.tensor(CLASS_WEIGHT, dtype=torch.float64) * logp).sum(-1)
@@ -60,6 +61,8 @@ def _ref_wcce(y, z):
 
 def _ref_focal(gamma):
     def ref(y, z):
+        import torch
+
         logp_y = torch.log_softmax(z, -1)[torch.arange(len(y)), torch.tensor(y)]
         alpha = torch.tensor(ALPHA, dtype=torch.float64)[torch.tensor(y)]
         return -alpha * (1 - torch.exp(logp_y)) ** gamma * logp_y
@@ -67,12 +70,16 @@ def _ref_focal(gamma):
 
 
 def _ref_logit_adjusted(y, z):
+    import torch
+
     shift = torch.log(torch.tensor(COUNTS, dtype=torch.float64) / sum(COUNTS))
     logp = torch.log_softmax(z + shift, -1)
     return -logp[torch.arange(len(y)), torch.tensor(y)]
 
 
 def _ref_wbce(y, z):
+    import torch
+
     loss = torch.nn.BCEWithLogitsLoss(
         pos_weight=torch.tensor(POS_WEIGHT, dtype=torch.float64), reduction="none")
     return loss(z, torch.tensor(y, dtype=torch.float64)).mean(-1)
@@ -80,6 +87,8 @@ def _ref_wbce(y, z):
 
 def _ref_sigmoid_focal(gamma):
     def ref(y, z):  # torchvision.ops.sigmoid_focal_loss's formula.
+        import torch
+
         t = torch.tensor(y, dtype=torch.float64)
         p = torch.sigmoid(z)
         ce = torch.nn.functional.binary_cross_entropy_with_logits(z, t,
@@ -112,7 +121,7 @@ LOSS_CASES = {
 
 
 @pytest.mark.parametrize("kind", ["categorical", "binary"])
-def test_finite_value_and_gradient_for_logits_up_to_1e4(kind):
+def test_finite_value_and_gradient_for_logits_up_to_1e4(kind, torch):
     for case, (make_loss, labels, reference) in LOSS_CASES.items():
         if (labels is BIG_MULTI_HOT) != (kind == "binary"):
             continue

@@ -1,14 +1,13 @@
 """WeightedCategoricalCrossentropy / WeightedBinaryCrossentropy.
 
 Oracles: float64 NumPy formulas, torch.nn.CrossEntropyLoss(weight=...) and
-torch.nn.BCEWithLogitsLoss(pos_weight=...) (torch is imported first by the
-root conftest on every backend), and Keras' own cross-entropies.
+torch.nn.BCEWithLogitsLoss(pos_weight=...) (through the root conftest's `torch`
+fixture: those tests skip without torch), and Keras' own cross-entropies.
 """
 
 import keras
 import numpy as np
 import pytest
-import torch
 from keras import ops
 
 from kimbalance.losses import (
@@ -141,7 +140,7 @@ def test_class_weight_dict_equals_list():
 # --- WeightedCategoricalCrossentropy: torch parity and reductions ---------------
 
 
-def test_torch_weighted_mean_parity():
+def test_torch_weighted_mean_parity(torch):
     ids, logits = _ids(), _logits()
     z = torch.tensor(logits, dtype=torch.float64)
     for label_smoothing, ignore_class in [(0.0, None), (0.15, None), (0.0, 2),
@@ -165,7 +164,7 @@ def test_torch_weighted_mean_parity():
                                    rtol=RTOL, atol=ATOL)
 
 
-def test_torch_weighted_mean_parity_for_one_hot_labels():
+def test_torch_weighted_mean_parity_for_one_hot_labels(torch):
     ids, logits = _ids(), _logits()
     loss = WeightedCategoricalCrossentropy(class_weight=CLASS_WEIGHT, from_logits=True,
                                            reduction="mean_with_sample_weight")
@@ -176,7 +175,7 @@ def test_torch_weighted_mean_parity_for_one_hot_labels():
     np.testing.assert_allclose(got, want, rtol=RTOL)
 
 
-def test_soft_labels_match_torch_probability_targets():
+def test_soft_labels_match_torch_probability_targets(torch):
     # torch averages probability targets over N (not over weights): our default.
     ids, logits = _ids(), _logits()
     soft = _labels("soft", ids)
@@ -320,7 +319,7 @@ def oracle_weighted_bce(y, y_pred, pos_weight=None, neg_weight=None,
     return -(pos * y * log_p + neg * (1 - y) * log_1mp)
 
 
-def test_weighted_bce_equals_torch_bce_with_logits_elementwise():
+def test_weighted_bce_equals_torch_bce_with_logits_elementwise(torch):
     y, logits = _multi_hot(), _logits(shape=(N, L), scale=3.0)
     for pos_weight in (None, 3.0, [0.5, 2.0, 9.0]):
         torch_pos = None if pos_weight is None else torch.tensor(

@@ -11,7 +11,6 @@ included), weighted CE equals torch `F.cross_entropy(weight=w)` on
 import keras
 import numpy as np
 import pytest
-import torch
 from autodiff_helper import value_and_grad
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -181,11 +180,13 @@ def test_gradients_on_maps_equal_the_flattened_gradients(name, form):
 # -- torch parity: (N, H, W, C) here, (N, C, H, W) in torch -------------------------
 
 def _torch_nchw(logits):
+    import torch
+
     return torch.from_numpy(logits.astype("float64")).permute(0, 3, 1, 2)
 
 
 @pytest.mark.parametrize("form", ["ids", "one_hot"])
-def test_weighted_ce_equals_torch_cross_entropy_on_nchw(form):
+def test_weighted_ce_equals_torch_cross_entropy_on_nchw(form, torch):
     logits, ids, one_hot, _ = maps(seed=3, shape=(3, 4, 6))
     weight = torch.tensor(CLASS_WEIGHT)
     target = torch.from_numpy(ids)
@@ -213,7 +214,7 @@ def test_weighted_ce_equals_torch_cross_entropy_on_nchw(form):
                                total.item() / ids.size, rtol=1e-5)
 
 
-def test_weighted_ce_ignore_class_equals_torch_ignore_index():
+def test_weighted_ce_ignore_class_equals_torch_ignore_index(torch):
     logits, ids, _, weights = maps(seed=4, shape=(2, 5, 5))
     ids = np.where(np.random.default_rng(0).random(ids.shape) < 0.2, 255, ids)
     reference = torch.nn.functional.cross_entropy(

@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import torch
 from keras import ops
 
 from kimbalance.losses import CDTLoss, LDAMLoss, cdt_loss, ldam_loss
@@ -34,6 +33,8 @@ def value_and_grad(fn, x):
     """(fn(x), d sum(fn(x)) / dx) as float64 NumPy, by the backend's autodiff."""
     x = np.asarray(x, np.float32)
     if BACKEND == "torch":
+        import torch
+
         xt = torch.tensor(x, requires_grad=True)
         value = fn(xt)
         value.sum().backward()
@@ -79,6 +80,8 @@ def ldam_reference(labels, z, counts, max_m=0.5, s=30.0, weight=None):
 
 def ldam_torch(labels, z, counts, max_m=0.5, s=30.0, weight=None, reduction="none"):
     """The official torch formula (kaidic/LDAM-DRW `losses.py`) on CPU float64."""
+    import torch
+
     x = torch.tensor(np.asarray(z, np.float64))
     target = torch.tensor(labels, dtype=torch.long)
     m_list = 1.0 / np.sqrt(np.sqrt(np.asarray(counts, np.float64)))
@@ -110,6 +113,7 @@ def test_ldam_matches_numpy_port_of_official(max_margin, scale):
     np.testing.assert_allclose(_np(got), want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.usefixtures("torch")
 def test_ldam_matches_torch_formula_per_sample_with_class_weight():
     labels, z = _data(seed=1)
     got = ldam_loss(labels, z, class_counts=COUNTS, class_weight=WEIGHTS)
@@ -119,6 +123,7 @@ def test_ldam_matches_torch_formula_per_sample_with_class_weight():
         want, ldam_reference(labels, z, COUNTS, weight=WEIGHTS), rtol=1e-12)
 
 
+@pytest.mark.usefixtures("torch")
 def test_ldam_torch_weighted_mean_via_sample_weights():
     # The documented recipe for F.cross_entropy(weight=w)'s sum(w l) / sum(w).
     labels, z = _data(seed=2)
@@ -221,7 +226,7 @@ def test_half_precision_logits_compute_in_float32(dtype):
         assert np.all(np.isfinite(_np(got)))
 
 
-def test_gradient_matches_torch_autograd():
+def test_gradient_matches_torch_autograd(torch):
     labels, z = _data(seed=10)
     _, grad = value_and_grad(
         lambda x: ldam_loss(labels, x, class_counts=COUNTS, class_weight=WEIGHTS), z)

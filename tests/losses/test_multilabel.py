@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import torch
 from keras import ops
 
 from kimbalance.losses import (
@@ -39,6 +38,8 @@ def value_and_grad(fn, x):
     """(fn(x), d sum(fn(x)) / dx) as float64 NumPy, by the backend's autodiff."""
     x = np.asarray(x, np.float32)
     if BACKEND == "torch":
+        import torch
+
         xt = torch.tensor(x, requires_grad=True)
         value = fn(xt)
         value.sum().backward()
@@ -85,6 +86,8 @@ def asl_torch(y, z, gamma_neg=4.0, gamma_pos=1.0, clip=0.05, eps=1e-8,
               detach=True):
     """The official torch formula (same file) on CPU float64, with autograd;
     `detach` is `disable_torch_grad_focal_loss`. Returns (values, d sum / dz)."""
+    import torch
+
     x = torch.tensor(np.asarray(z, np.float64), requires_grad=True)
     t = torch.tensor(np.asarray(y, np.float64))
     xs_pos = torch.sigmoid(x)
@@ -132,6 +135,8 @@ def db_reference(y, z, counts, num_samples, map_alpha=0.1, map_beta=10.0,
 def db_torch(y, z, counts, num_samples):
     """The official torch formula (same file, COCO config values) on CPU
     float64 with autograd. Returns (per-sample values, d sum / dz)."""
+    import torch
+
     F = torch.nn.functional
     x = torch.tensor(np.asarray(z, np.float64), requires_grad=True)
     label = torch.tensor(np.asarray(y, np.float64))
@@ -175,6 +180,7 @@ def test_asl_from_probabilities_matches_official():
                                rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.usefixtures("torch")
 @pytest.mark.parametrize("detach", [True, False], ids=["stop_gradient", "flow"])
 def test_asl_value_and_gradient_match_torch_autograd(detach):
     y, z = _data(seed=2, scale=3.0)
@@ -222,6 +228,7 @@ def test_db_nondefault_hyperparameters_match_numpy_port():
     np.testing.assert_allclose(_np(got), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.usefixtures("torch")
 def test_db_value_and_gradient_match_torch_autograd():
     y, z = _data(seed=7, scale=3.0)
     value, grad = value_and_grad(

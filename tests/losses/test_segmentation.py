@@ -8,7 +8,6 @@ NumPy formulas (the focal Tversky loss has no MONAI counterpart).
 import keras
 import numpy as np
 import pytest
-import torch
 from autodiff_helper import value_and_grad
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -61,10 +60,14 @@ def _problem(spatial=(5, 6), n=3, c=C, seed=0, scale=2.0):
 
 
 def _channels_first(x):
+    import torch
+
     return torch.tensor(np.moveaxis(np.asarray(x), -1, 1))
 
 
 def _ids_first(ids):
+    import torch
+
     return torch.tensor(np.asarray(ids)[:, None])
 
 
@@ -76,9 +79,11 @@ def _mean(values):
 
 
 def _monai():
-    return pytest.importorskip("monai.losses")
+    return pytest.importorskip(
+        "monai.losses", reason="MONAI (needs torch) is an optional test oracle")
 
 
+@pytest.mark.usefixtures("torch")
 @pytest.mark.parametrize("spatial", [(5, 6), (3, 4, 5)], ids=["2d", "3d"])
 @pytest.mark.parametrize("include_background", [True, False])
 @pytest.mark.parametrize("batch", [False, True])
@@ -98,6 +103,7 @@ def test_dice_equals_monai(spatial, include_background, batch, activation):
     np.testing.assert_allclose(_mean(ours), float(reference), rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.usefixtures("torch")
 @pytest.mark.parametrize("w_type", ["square", "simple", "uniform"])
 @pytest.mark.parametrize("include_background", [True, False])
 @pytest.mark.parametrize("batch", [False, True])
@@ -112,6 +118,7 @@ def test_generalized_dice_equals_monai(w_type, include_background, batch):
     np.testing.assert_allclose(_mean(ours), float(reference), rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.usefixtures("torch")
 @pytest.mark.parametrize("alpha,beta", [(0.5, 0.5), (0.3, 0.7), (0.9, 0.1)])
 @pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("batch", [False, True])
@@ -128,6 +135,7 @@ def test_tversky_equals_monai_on_one_hot_maps(alpha, beta, activation, batch):
     np.testing.assert_allclose(_mean(ours), float(reference), rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.usefixtures("torch")
 @pytest.mark.parametrize("spatial", [(5, 6), (3, 4, 5)], ids=["2d", "3d"])
 @pytest.mark.parametrize("include_background", [True, False])
 @pytest.mark.parametrize("batch", [False, True])
@@ -144,7 +152,7 @@ def test_dice_crossentropy_equals_monai(spatial, include_background, batch):
     np.testing.assert_allclose(_mean(ours), float(reference), rtol=RTOL, atol=ATOL)
 
 
-def test_dice_crossentropy_equals_monai_on_one_sigmoid_channel():
+def test_dice_crossentropy_equals_monai_on_one_sigmoid_channel(torch):
     """One channel: a binary mask, sigmoid Dice + BCE with pos_weight."""
     monai = _monai()
     logits, _ = _problem((6, 7), c=1)
@@ -525,6 +533,7 @@ def _with_void(ids, void, seed=9):
     return labels
 
 
+@pytest.mark.usefixtures("torch")
 @pytest.mark.parametrize("void", [255, -1])
 @pytest.mark.parametrize("batch", [False, True])
 def test_ignore_class_equals_monai_ignore_index(void, batch):

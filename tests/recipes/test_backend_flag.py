@@ -32,6 +32,7 @@ def test_select_backend_precedence(monkeypatch):
     assert "KERAS_BACKEND" not in os.environ
 
 
+@pytest.mark.usefixtures("torch")  # the subprocess runs on torch
 def test_flag_reaches_keras_before_import():
     """A script's `--backend` wins over the environment's KERAS_BACKEND."""
     code = ("import sys; from recipes._backend import select_backend; "
