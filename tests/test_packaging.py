@@ -1,8 +1,10 @@
 """The release: sdist and wheel build cleanly, and the wheel installs and trains.
 
 `python -m build` (no build isolation: the installed setuptools, offline)
-makes the sdist and the wheel from a copy of the sources, with no warning in
-its output; `twine check --strict` passes; the wheel is installed (no `-e`)
+makes the sdist and the wheel from a copy of the source tree, with no warning
+in its output; the sdist is the whole source release (MANIFEST.in: the package,
+tests, docs, recipes, benchmarks, Makefile, pins), the wheel only the package;
+`twine check --strict` passes; the wheel is installed (no `-e`)
 into a fresh virtual environment that borrows the dependencies of the running
 one through a `.pth` file, imported from outside the repository (so the
 wheel's files, not the source tree, are imported) and trained for one `fit`
@@ -21,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import zipfile
 
 import pytest
@@ -37,6 +40,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 VERSION = kimbalance.__version__
 # What the wheel must carry besides the modules.
 DATA_FILES = ["kimbalance/py.typed"]
+# What a source user needs in the sdist, besides every module (MANIFEST.in).
+SDIST_FILES = [
+    "PKG-INFO", "LICENSE", "README.md", "pyproject.toml", "MANIFEST.in", "Makefile",
+    "requirements/constraints.txt", "kimbalance/py.typed", "conftest.py",
+    "tests/test_packaging.py", "tests/losses/autodiff_helper.py", "mkdocs.yml",
+    "docs/index.md", "recipes/long_tail.py", "benchmarks/run_all.py", "BENCHMARKS.md",
+]
+# Copied neither into the build's source tree nor (so) into the sdist.
+NOT_SOURCE = {".git", ".venv", "build", "dist", "runs", "out", ".ci"}
+CACHES = {"__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache"}
 
 INSTALLED_CHECK = r"""
 import importlib.metadata
@@ -99,14 +112,20 @@ def _clean_env(**extra):
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory):
-    """sdist + wheel built from a copy of the sources; returns (folder, log)."""
+    """sdist + wheel built from a copy of the source tree; returns (folder, log).
+
+    The copy leaves out what a clone does not have (the virtual environment,
+    build outputs, caches), so the build sees what MANIFEST.in sees in CI.
+    """
     tmp = tmp_path_factory.mktemp("release")
     source = tmp / "src"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy2(ROOT / name, source / name)
-    shutil.copytree(ROOT / "kimbalance", source / "kimbalance",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+    def ignore(directory, names):
+        top = pathlib.Path(directory) == ROOT
+        return {n for n in names if (top and n in NOT_SOURCE) or n in CACHES
+                or n.endswith((".egg-info", ".pyc"))}
+
+    shutil.copytree(ROOT, source, ignore=ignore)
     out = tmp / "dist"
     log = _run([sys.executable, "-m", "build", "--no-isolation", "--outdir",
                 str(out), str(source)], cwd=tmp, env=_clean_env())
@@ -145,6 +164,31 @@ def test_wheel_holds_every_module_and_data_file(dist):
                    for name in names)
     assert "License-Expression: Apache-2.0" in metadata
     assert "Requires-Dist: keras<4,>=3.15.1" in metadata
+
+
+def test_sdist_holds_the_source_release(dist):
+    out, _ = dist
+    with tarfile.open(out / f"kimbalance-{VERSION}.tar.gz") as archive:
+        prefix = f"kimbalance-{VERSION}/"
+        names = {m.name.removeprefix(prefix) for m in archive.getmembers()
+                 if m.isfile()}
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "kimbalance").rglob("*.py")
+               if "__pycache__" not in p.parts}
+    assert modules - names == set()
+    assert set(SDIST_FILES) - names == set()
+    tests = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("*.py")
+             if "__pycache__" not in p.parts}
+    assert tests - names == set()
+    assert not any(n.startswith((".ci/", "runs/", "build/")) or "__pycache__" in n
+                   or n.endswith(".pyc") for n in names), sorted(names)
+    # In a git checkout: every tracked file but the CI driver is in the sdist
+    # (a new kind of file under docs/ needs a MANIFEST.in line).
+    if (ROOT / ".git").exists() and shutil.which("git"):
+        listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.splitlines()
+        tracked = {n for n in listed if (ROOT / n).is_file()
+                   and not n.startswith(".ci/") and n != ".gitignore"}
+        assert tracked - names == set()
 
 
 def test_wheel_installs_into_a_fresh_venv_and_trains(dist, tmp_path):
