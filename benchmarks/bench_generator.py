@@ -169,6 +169,8 @@ def main():
     cpu = {name: [] for name in names}
     samples = {}
     for repeat in range(-1, args.repeats):  # repeat -1 warms up, untimed
+        print("warm-up" if repeat < 0 else f"repeat {repeat + 1}/{args.repeats}",
+              f"({len(names)} generators)", flush=True)
         shift = max(repeat, 0) % len(names)  # rotate the order between repeats
         for name in names[shift:] + names[:shift]:
             _, run, prepare = methods[name]

@@ -36,6 +36,7 @@ is rebuilt from all entries.
 """
 
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -43,6 +44,7 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -447,6 +449,9 @@ def measure(shapes, repeats, warmup, rows=None, memory=True, bandwidth_mb=256,
             for key, run in steps.items():
                 times[key].append(_timed(run))
             rounds += 1
+        # Progress on stderr (stdout is the JSON result); the parent relays it.
+        print(f"{backend} {batch}x{classes}: {len(steps)} rows, {rounds} rounds, "
+              f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
         out["shapes"][f"{batch}x{classes}"] = {
             "median_ms": {k: statistics.median(v) * 1e3 for k, v in times.items()},
             "peak_mb": {k: None if v is None else v / 2**20 for k, v in peaks.items()},
@@ -455,6 +460,14 @@ def measure(shapes, repeats, warmup, rows=None, memory=True, bandwidth_mb=256,
         }
     out["load_end"] = os.getloadavg()[0]
     return out
+
+
+def _relay(stream, backend, tail):
+    """Echoes a worker's stderr (its per-shape progress) as it comes; keeps
+    the last lines for the failure message."""
+    for line in stream:
+        tail.append(line)
+        print(f"[{backend}] {line}", end="", file=sys.stderr, flush=True)
 
 
 def worker(args):
@@ -673,7 +686,7 @@ def main():
         raw = json.loads(RAW.read_text())
     raw["machine"] = machine_description()
     failures = {}
-    procs = {}
+    procs, relays, outputs = {}, {}, {}
     for backend in args.backends:
         print(f"--- {backend}", flush=True)
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
@@ -685,10 +698,20 @@ def main():
         procs[backend] = subprocess.Popen(
             worker_args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, cwd=HERE.parent)
-        if not args.parallel:
+        tail = collections.deque(maxlen=100)
+        thread = threading.Thread(target=_relay, daemon=True,
+                                  args=(procs[backend].stderr, backend, tail))
+        thread.start()
+        relays[backend] = thread, tail
+        if not args.parallel:  # one at a time (read first: a full pipe blocks it)
+            outputs[backend] = procs[backend].stdout.read()
             procs[backend].wait()
     for backend, proc in procs.items():
-        stdout, stderr = proc.communicate()
+        stdout = outputs[backend] if backend in outputs else proc.stdout.read()
+        proc.wait()
+        thread, tail = relays[backend]
+        thread.join()
+        stderr = "".join(tail)
         lines = [line for line in stdout.splitlines() if line.startswith("{")]
         if proc.returncode or not lines:
             failures[backend] = f"exit {proc.returncode}: {stderr[-800:]}"

@@ -84,6 +84,9 @@ def parse_args(argv=None):
     parser.add_argument("--plain", action="store_true",
                         help="baseline without kimbalance (see above)")
     parser.add_argument("--out", default=None, help="folder for summary.json")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress (Keras progress bars or one line per "
+                             "epoch, process 0 only): the RESULT line only")
     parser.add_argument("--timeout", type=float, default=3600,
                         help="launcher: seconds before the workers are stopped")
     return parser.parse_args(argv)
@@ -189,7 +192,7 @@ class Task:
         from kimbalance import experiments as ex
         from kimbalance import metrics as kb_metrics
 
-        self.args, self.keras, self.ex = args, keras, ex
+        self.args, self.keras, self.ex, self.rank = args, keras, ex, rank
         self.split = ex.long_tail_split(
             args.dataset, ratio=args.ratio, seed=args.seed, data_dir=args.data_dir,
             max_train=args.max_train, log=print if rank == 0 else None)
@@ -203,6 +206,19 @@ class Task:
                                 epochs=args.epochs, num_classes=self.split.num_classes)
         self.num_classes = self.split.num_classes
         self.kb_metrics = kb_metrics
+
+    @property
+    def verbose(self):
+        """Keras `fit` verbosity: progress bars on process 0 unless --quiet."""
+        return 0 if self.args.quiet or self.rank != 0 else 1
+
+    def log_epoch(self, epoch, history, seconds):
+        """The custom loops' progress: one line per epoch on process 0."""
+        if self.verbose:
+            values = ", ".join(f"{name} {values[-1]:.4f}"
+                               for name, values in history.items())
+            print(f"epoch {epoch + 1}/{self.args.epochs}: {values} ({seconds:.1f} s)",
+                  flush=True)
 
     def model(self):
         head = "dense" if self.args.plain else self.method.head
@@ -268,7 +284,7 @@ def run_keras_fit(task, model, data_for_shard, num_shards, shard_index, distribu
         batch = shard_batch_size(args.global_batch_size, num_shards=num_shards)
         steps = x.shape[0] // batch
         history = model.fit(x[:steps * batch], y[:steps * batch], batch_size=batch,
-                            epochs=args.epochs, shuffle=True, verbose=0,
+                            epochs=args.epochs, shuffle=True, verbose=task.verbose,
                             callbacks=[timer])
     else:
         generator = sharded_generator(
@@ -278,7 +294,8 @@ def run_keras_fit(task, model, data_for_shard, num_shards, shard_index, distribu
         steps = len(generator)
         # shuffle=False: the generator already shuffles, identically on every
         # process; fit's batch-order shuffle would differ between processes.
-        history = model.fit(generator, epochs=args.epochs, shuffle=False, verbose=0,
+        history = model.fit(generator, epochs=args.epochs, shuffle=False,
+                            verbose=task.verbose,
                             callbacks=[timer, *task.callbacks(generator)])
     return history.history, timer.times, steps
 
@@ -397,6 +414,7 @@ def run_tf_multiworker(task, rank, world):
                   else all_reduce_metrics(metrics))
         for name, value in {"loss": total / steps, **values}.items():
             history.setdefault(name, []).append(value)
+        task.log_epoch(epoch, history, timer.times[-1])
     weights = [keras.ops.convert_to_numpy(w) for w in model.get_weights()]
     return history, timer.times, steps, weights, [str(strategy.extended.worker_devices)]
 
@@ -482,6 +500,7 @@ def run_torch(task, rank, world):
                   else all_reduce_metrics(metrics))
         for name, value in {"loss": float(total) / (steps * world), **values}.items():
             history.setdefault(name, []).append(value)
+        task.log_epoch(epoch, history, timer.times[-1])
     weights = [keras.ops.convert_to_numpy(w) for w in model.get_weights()]
     shut_down_process_group(dist)
     return history, timer.times, steps, weights, [str(device or "cpu")]

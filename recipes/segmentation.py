@@ -291,7 +291,7 @@ def train(method, split, args, seed):
         num_classes=len(split["class_names"]), batch_size=args.batch_size,
         seed=seed, drop_remainder=args.drop_remainder)
     start = time.perf_counter()
-    model.fit(generator, epochs=args.epochs, verbose=0 if args.quiet else 2)
+    model.fit(generator, epochs=args.epochs, verbose=0 if args.quiet else 1)
     seconds = time.perf_counter() - start
     return model, seconds, len(generator.sampler)
 
