@@ -138,7 +138,7 @@ class RandomShiftFlip:
             x[flip] = x[flip, :, ::-1]
         return x
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"RandomShiftFlip(max_shift={self.max_shift}, "
                 f"horizontal_flip={self.horizontal_flip}, "
                 f"fill_value={self.fill_value!r}, classes={self.classes!r})")

@@ -109,7 +109,7 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Dataset(name={self.name!r}, x_train={_shape(self.x_train)}, "
                 f"x_test={_shape(self.x_test)}, num_classes={self.num_classes}, "
                 f"source={self.source!r})")

@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -599,7 +599,7 @@ class ImbalanceReport:
                        cvir=self.cvir, scumble=self.scumble)
         return out
 
-    def __str__(self):
+    def __str__(self) -> str:
         unit = "label" if self.multi_label else "class"
         header = [unit, "name", "count", "share"]
         if self.multi_label:
@@ -610,7 +610,8 @@ class ImbalanceReport:
             row = [str(c), str(name), str(int(self.counts[c])),
                    f"{self.proportions[c]:.4f}"]
             if self.multi_label:
-                row.append(f"{self.irlbl[c]:.3f}")
+                irlbl = cast(np.ndarray, self.irlbl)  # set for multi-label reports
+                row.append(f"{irlbl[c]:.3f}")
             rows.append(row)
         if self.class_names is None:
             header.pop(1)
@@ -632,7 +633,7 @@ class ImbalanceReport:
                          f"SCUMBLE {self.scumble:.4f}")
         return "\n".join(lines)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"ImbalanceReport(num_samples={self.num_samples}, "
                 f"num_classes={self.num_classes}, multi_label={self.multi_label}, "
                 f"imbalance_ratio={self.imbalance_ratio:.4g})")

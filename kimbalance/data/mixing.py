@@ -155,7 +155,7 @@ class MixUp(_Mixing):
         mixed = (lam * xf + (1.0 - lam) * xf[perm]).astype(xf.dtype)
         return mixed, _mix_labels(own, own[perm], lam)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"MixUp(alpha={self.alpha!r}, num_classes={self.num_classes!r})"
 
 
@@ -226,7 +226,7 @@ class CutMix(_Mixing):
         kept = 1.0 - (bottom - top) * (right - left) / (height * width)
         return mixed, _mix_labels(own, own[perm], kept)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"CutMix(alpha={self.alpha!r}, num_classes={self.num_classes!r})"
 
 
@@ -307,7 +307,7 @@ class Remix(MixUp):
         label_weight[(ratio <= 1.0 / self.kappa) & (1.0 - lam < self.tau)] = 1.0
         return mixed, _mix_labels(own, own[perm], label_weight)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Remix(alpha={self.alpha!r}, kappa={self.kappa!r}, "
                 f"tau={self.tau!r}, class_counts={self.class_counts!r})")
 
@@ -416,6 +416,6 @@ class BalancedMixUp(_Mixing):
         balanced = _one_hot(classes, num_classes)
         return mixed, _mix_labels(own, balanced, 1.0 - lam)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"BalancedMixUp(alpha={self.alpha!r}, num_classes={self.num_classes}, "
                 f"num_samples={len(self._order)})")

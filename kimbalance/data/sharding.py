@@ -319,6 +319,6 @@ class ShardedSampler:
         for index in range(self.num_batches):
             yield from self.batch_indices(index, epoch).tolist()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"ShardedSampler({self.sampler!r}, batch_size={self.batch_size}, "
                 f"num_shards={self.num_shards}, shard_index={self.shard_index})")

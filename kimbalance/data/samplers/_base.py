@@ -13,6 +13,7 @@ import hashlib
 import numbers
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -240,7 +241,7 @@ class Sampler:
 
     # The interface ---------------------------------------------------------
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self._size
 
     @property
@@ -394,7 +395,7 @@ class Sampler:
         epoch = self.epoch if epoch is None else check_int("epoch", epoch, low=0)
         return self._targets(epoch).copy()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         epoch = self.epoch
         for start in range(0, self._size, ITER_CHUNK):
             stop = min(start + ITER_CHUNK, self._size)
@@ -409,7 +410,7 @@ class Sampler:
         """
         return _torch_sampler_class()(self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"{type(self).__name__}(num_classes={self.num_classes}, "
                 f"dataset_size={self.dataset_size}, epoch_size={self._size}, "
                 f"seed={self.seed})")
