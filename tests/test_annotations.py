@@ -3,11 +3,13 @@
 The public modules are the ones the API reference documents (the `::: module`
 lines of docs/reference); the public names are each module's `__all__`. For a
 public function, every parameter and the return must carry an annotation; for a
-public class, the same holds for its `__init__` (no return needed) and for every
+public class, the same holds for its `__init__` (no return needed), for every
 public method and property that kimbalance defines (methods inherited from Keras
-are Keras' business). `*args` / `**kwargs` count too (`Any` is fine there).
-Annotations are read as written (`from __future__ import annotations` strings),
-never evaluated, so the check is fast and needs no backend.
+are Keras' business) and for the special methods users call through syntax
+(`__call__`, `__len__`, `__iter__`, `__getitem__`, ...). `*args` and
+`**kwargs` count too (`Any` is fine there). Annotations are read as written
+(`from __future__ import annotations` strings), never evaluated, so the check
+is fast and needs no backend.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ import kimbalance
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference"
 PACKAGE = pathlib.Path(kimbalance.__file__).resolve().parent
+
+# Special methods users call through syntax (`f(x)`, `len(s)`, `for i in s`,
+# `gen[i]`): their signatures are public API as much as named methods.
+PUBLIC_DUNDERS = frozenset(
+    {"__init__", "__call__", "__iter__", "__next__", "__len__", "__getitem__",
+     "__contains__"}
+)
 
 # The directive mkdocstrings expands into one object's documentation.
 _DIRECTIVE = re.compile(r"^:::\s+([\w.]+)\s*$", re.MULTILINE)
@@ -112,7 +121,7 @@ def _class_offenders(label: str, cls: type, visited: set[int]) -> list[str]:
         for attribute, member in vars(klass).items():
             if attribute in seen:
                 continue
-            if attribute.startswith("_") and attribute != "__init__":
+            if attribute.startswith("_") and attribute not in PUBLIC_DUNDERS:
                 continue
             seen.add(attribute)
             if id(member) in visited:
@@ -223,6 +232,12 @@ def test_the_checker_reports_every_kind_of_gap():
         def _private(self, f):
             return f
 
+        def __len__(self):
+            return 0
+
+        def __repr__(self):
+            return "Probe()"
+
     @functools.lru_cache(maxsize=1)
     def cached(key) -> int:
         return 0
@@ -247,6 +262,7 @@ def test_the_checker_reports_every_kind_of_gap():
             f"{prefix}.Probe.make(d)",
             f"{prefix}.Probe.helper(e)",
             f"{prefix}.Probe.size(return)",
+            f"{prefix}.Probe.__len__(return)",
             f"{prefix}.cached(key)",
         ]
     )
