@@ -276,8 +276,8 @@ def shard_arguments(engine: str = "auto", *,
 
 
 def _input_context_shard(input_context):
-    num = getattr(input_context, "num_input_pipelines", None)
-    index = getattr(input_context, "input_pipeline_id", None)
+    num: Any = getattr(input_context, "num_input_pipelines", None)
+    index: Any = getattr(input_context, "input_pipeline_id", None)
     if not (_is_int(num) and _is_int(index) and 0 <= index < num):
         raise invalid("input_context", "a tf.distribute.InputContext (int "
                       "input_pipeline_id in [0, num_input_pipelines))", input_context)
@@ -560,9 +560,10 @@ def tf_distributed_dataset(strategy: Any, x: Any, y: Any, *, global_batch_size: 
             batch_size = input_context.get_per_replica_batch_size(global_batch_size)
         else:
             batch_size = global_batch_size // input_context.num_input_pipelines
+        shard = shard_arguments(input_context=input_context)
         generator = BalancedBatchGenerator(
-            x, y, batch_size=batch_size, **shard_arguments(input_context=input_context),
-            **generator_kwargs)
+            x, y, batch_size=batch_size, num_shards=shard["num_shards"],
+            shard_index=shard["shard_index"], **generator_kwargs)
         generator.set_epoch(initial_epoch)  # before tf.data can read a batch
         generators.append(generator)
         return _batches_as_tf_dataset(generator, repeat)

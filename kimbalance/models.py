@@ -385,8 +385,8 @@ def _check_unet_shape(input_shape, depth):
         sides, channels = input_shape[:2], input_shape[2:]
         sides_ok = all(side is None or (
             isinstance(side, numbers.Integral) and not isinstance(side, bool)
-            and side >= 1) for side in sides) and all(
-            isinstance(c, numbers.Integral) and not isinstance(c, bool) and c >= 1
+            and int(side) >= 1) for side in sides) and all(
+            isinstance(c, numbers.Integral) and not isinstance(c, bool) and int(c) >= 1
             for c in channels)
     if not sides_ok:
         raise invalid("input_shape", "(height, width, channels) or (height, width) "
@@ -519,7 +519,7 @@ def _check_name(name):
 def _check_shape(name, input_shape):
     if (not isinstance(input_shape, list | tuple) or not input_shape or not all(
             isinstance(side, numbers.Integral) and not isinstance(side, bool)
-            and side >= 1 for side in input_shape)):
+            and int(side) >= 1 for side in input_shape)):
         raise invalid(name, "a non-empty tuple of positive ints (the shape of one "
                       "sample, without the batch axis)", input_shape)
     return tuple(int(side) for side in input_shape)

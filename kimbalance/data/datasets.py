@@ -344,12 +344,12 @@ def _read_random_access(source, split_name, dataset_name):
     num = len(source)
     if num == 0:
         raise ValueError(f"TFDS split {split_name!r} of {dataset_name} is empty.")
-    images = labels = None
+    images: np.ndarray | None = None
+    labels = np.empty(num, dtype=np.int64)
     for i in range(num):
         image, label = _image_label(source[i], dataset_name)
         if images is None:
             images = np.empty((num, *image.shape), dtype=np.uint8)
-            labels = np.empty(num, dtype=np.int64)
         if image.shape != images.shape[1:]:
             raise ValueError(f"{dataset_name} has images of different shapes "
                              f"({images.shape[1:]} and {image.shape}); load_dataset "
@@ -377,7 +377,8 @@ def _image_label(item, dataset_name):
 
 def _read_tf_data(tfds, builder, split, dataset_name):
     """Reads a TFRecord-prepared split through tf.data (imports TensorFlow)."""
-    images, labels = [], []
+    images: list[np.ndarray] = []
+    labels: list[int] = []
     for item in tfds.as_numpy(builder.as_dataset(split=split)):
         image, label = _image_label(item, dataset_name)
         if images and image.shape != images[0].shape:

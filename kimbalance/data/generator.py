@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import keras
 import numpy as np
@@ -176,7 +176,7 @@ def _make_source(x, x_key):
         if len(set(lengths.values())) != 1:
             raise invalid("x", f"arrays of one length; got lengths {lengths}", x)
         if isinstance(x, tuple):
-            sources = tuple(sources[i] for i in range(len(x)))
+            return _StructSource(tuple(sources[i] for i in range(len(x))))
         return _StructSource(sources)
     if x_key is None:
         source = _array_source(x, "x")
@@ -674,14 +674,15 @@ class BalancedBatchGenerator(keras.utils.PyDataset):
 
     def _apply_augment(self, x, y, epoch, index):
         """Returns (x, labels): `y` itself unless the augment returns labels."""
+        augment = cast(Callable[..., Any], self._augment)  # None only without a mode
         if self._augment_mode == "layer":
-            return _to_numpy(self._augment(x)), y
+            return _to_numpy(augment(x)), y
         kwargs = {}
         if self._augment_rng:
             kwargs["rng"] = np.random.default_rng([self.seed, epoch, index])
         if self._augment_mode != "xy":
-            return _to_numpy(self._augment(x, **kwargs)), y
-        out = self._augment(x, y, **kwargs)
+            return _to_numpy(augment(x, **kwargs)), y
+        out = augment(x, y, **kwargs)
         if not getattr(self._augment, "returns_labels", False):
             return _to_numpy(out), y
         if not isinstance(out, tuple) or len(out) != 2:

@@ -58,6 +58,7 @@ class _Mixing:
 
     returns_labels = True
     num_classes: int | None = None
+    alpha: float  # set by each subclass's __init__
 
     def _labels(self, x, y):
         """(x as an array, int64 ids, num_classes) for a batch."""
@@ -67,13 +68,14 @@ class _Mixing:
         if targets.kind == "ids" and self.num_classes is None:
             raise invalid("num_classes", "the number of classes (an int >= 1) when "
                           "the labels are class ids", None)
+        ids = cast(np.ndarray, targets.ids)  # multi_label=False: never None
         images = np.asarray(x)
         if (images.ndim < 1 or images.dtype.kind not in "biuf"
-                or images.shape[0] != len(targets.ids)):
+                or images.shape[0] != len(ids)):
             raise invalid("x", f"a numeric batch with one row per label "
-                          f"({len(targets.ids)} labels; got shape {images.shape})",
+                          f"({len(ids)} labels; got shape {images.shape})",
                           x)
-        return images, targets.ids, targets.num_classes
+        return images, ids, targets.num_classes
 
     def _ratio(self, rng):
         """The batch's own share, max(l, 1 - l) with l ~ Beta(alpha, alpha)."""

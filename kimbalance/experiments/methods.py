@@ -384,7 +384,7 @@ def _best_on_val(candidates, y_val, num_classes):
     """
     accuracy = {key: _balanced_accuracy(y_val, scores, num_classes)
                 for key, scores in candidates.items()}
-    return max(accuracy, key=accuracy.get)
+    return max(accuracy, key=lambda key: accuracy[key])
 
 
 def _adjusted(scores, info, tau):

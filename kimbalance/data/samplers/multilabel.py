@@ -113,7 +113,7 @@ class MultiLabelOverSampler(Sampler):
                 if self.irlbl[label] > self.mean_ir]
         members = {label: np.flatnonzero(matrix[:, label]) for label in bags}
         draws = rng.random(self.num_clones)
-        clones = []
+        clones: list[int] = []
         while len(clones) < self.num_clones and bags:
             still = []
             for label in bags:

@@ -119,14 +119,14 @@ def _strategy_targets(strategy, counts, kind):
         num_classes = counts.shape[0]
         for cls, value in strategy.items():
             if (not isinstance(cls, numbers.Integral) or isinstance(cls, bool)
-                    or not 0 <= cls < num_classes):
+                    or not 0 <= int(cls) < num_classes):
                 raise invalid("sampling_strategy", f"class ids in [0, {num_classes})",
                               strategy)
             if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
-                    or not 0 <= value <= MAX_EPOCH_SIZE):
+                    or not 0 <= int(value) <= MAX_EPOCH_SIZE):
                 raise invalid("sampling_strategy", "counts that are ints in [0, 2**53]",
                               strategy)
-            have = int(counts[cls])
+            have, value = int(counts[cls]), int(value)
             if kind == "over":
                 if have == 0 and value > 0:
                     raise invalid("sampling_strategy", f"no over-sampling of class "
