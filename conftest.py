@@ -38,6 +38,10 @@ class _BlockedImports(importlib.abc.MetaPathFinder):
 
 
 if BLOCKED:
+    _backend = os.environ["KERAS_BACKEND"]
+    if _backend in BLOCKED:
+        raise RuntimeError(f"KIMBALANCE_TEST_BLOCK blocks the backend itself "
+                           f"(KERAS_BACKEND={_backend}): run it on another backend")
     _already = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
     if _already:  # imported before this file ran (a plugin): the block could not hold.
         raise RuntimeError(f"KIMBALANCE_TEST_BLOCK: {_already[:3]} already imported")

@@ -117,3 +117,14 @@ def test_the_torch_fixture_skips_inside_a_blocked_run(request):
 @needs_block
 def test_a_test_requesting_torch_skips_inside_a_blocked_run(torch):
     raise AssertionError("the `torch` fixture must have skipped this test")
+
+
+def test_blocking_the_backend_itself_is_a_clear_error():
+    env = dict(os.environ, KERAS_BACKEND="torch", KIMBALANCE_TEST_BLOCK="torch")
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only",
+         "-q", "tests/test_optional_torch.py"], env=env, cwd=ROOT,
+        capture_output=True, text=True, timeout=300)
+    assert completed.returncode != 0
+    assert ("KIMBALANCE_TEST_BLOCK blocks the backend itself (KERAS_BACKEND=torch)"
+            in completed.stdout + completed.stderr), completed.stderr[-2000:]
