@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[all,test,dev,docs,bench]"
+	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[all,test,test-torch,dev,docs,bench]"
 	touch $(STAMP)
 
 demo: venv

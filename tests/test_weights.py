@@ -368,3 +368,12 @@ def test_weights_are_finite_for_every_valid_input(counts, scheme, power, beta):
     assert np.all(weights[~present] == 0) or scheme == "none"
     if scheme not in ("balanced", "none"):
         np.testing.assert_allclose(weights.sum(), present.sum(), rtol=1e-9)
+
+
+def test_sample_weights_take_any_mapping():
+    import types
+
+    proxy = types.MappingProxyType({0: 1.0, 1: 3.0})
+    np.testing.assert_array_equal(sample_weights([0, 1, 1], proxy), [1.0, 3.0, 3.0])
+    np.testing.assert_array_equal(sample_weights([0, 1, 1], proxy),
+                                  sample_weights([0, 1, 1], {0: 1.0, 1: 3.0}))

@@ -137,6 +137,18 @@ def test_class_weight_dict_equals_list():
     np.testing.assert_allclose(_np(as_dict(ids, logits)), _np(as_list(ids, logits)))
 
 
+
+def test_class_weight_any_mapping_equals_list():
+    # Any Mapping (not only a dict) is read as {class: weight}.
+    import types
+
+    ids, logits = _ids(), _logits()
+    proxy = types.MappingProxyType(dict(enumerate(CLASS_WEIGHT)))
+    as_proxy = WeightedCategoricalCrossentropy(class_weight=proxy, from_logits=True)
+    as_list = WeightedCategoricalCrossentropy(class_weight=CLASS_WEIGHT,
+                                              from_logits=True)
+    np.testing.assert_allclose(_np(as_proxy(ids, logits)), _np(as_list(ids, logits)))
+
 # --- WeightedCategoricalCrossentropy: torch parity and reductions ---------------
 
 
