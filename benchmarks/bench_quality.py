@@ -238,11 +238,16 @@ def report(runs_file):
     all_rows = (f"python benchmarks/bench_quality.py --backend {config['backend']} "
                 f"--val-per-class {config.get('val_per_class')}")
     peers = "\n".join(f"| {name} | {value} |" for name, value in PEERS)
-    complete = all(row["seeds"] >= 3 for row in rows) and len(rows) == len(
-        ex.LONG_TAIL_METHODS)
-    status = ("complete" if complete else
-              f"PARTIAL: {len(records)} (method, seed) runs finished; the 'seeds' "
-              "column says how many seeds each row averages")
+    missing = [name for name in ex.LONG_TAIL_METHODS
+               if not any(row["method"] == name for row in rows)]
+    if all(row["seeds"] >= 3 for row in rows):
+        status = f"every row has {min(row['seeds'] for row in rows)} seeds"
+        if missing:
+            status += ("; not run under this protocol, so not shown: "
+                       + ", ".join(missing))
+    else:
+        status = (f"PARTIAL: {len(records)} (method, seed) runs finished; the "
+                  "'seeds' column says how many seeds each row averages")
     text = f"""## quality
 
 Long-tail methods on Fashion-MNIST-LT (rho = {config['ratio']:g}): balanced 10,000-image
@@ -266,13 +271,13 @@ One row: `{command}`
 
 Best on validation: **{best['method']}** ({100 * best.get('val_accuracy', 0):.1f}%
 validation accuracy), {100 * best['balanced_accuracy']:.1f}% balanced test
-accuracy (target >= {100 * TARGET:.1f}%: {'met' if best['balanced_accuracy'] >= TARGET
-                                          else 'not met'}).
+accuracy over the seeds (the {100 * TARGET:.1f}% we aimed for: {'reached' if
+best['balanced_accuracy'] >= TARGET else 'not reached'}).
 
 The `_aug` rows add random 1-pixel shifts of the training images
 (`kimbalance.data.RandomShiftFlip(1, horizontal_flip=False)` as the
 generator's `augment`). That shift size was fixed in an earlier one-seed
-exploration that looked at this test set (issue 5: 2-pixel shifts with
+exploration that looked at this test set (there, 2-pixel shifts with
 horizontal flips cost logit adjustment 2.3 points); it is kept as a fixed
 design choice and not re-tuned, so read those rows with that in mind.
 
