@@ -275,7 +275,7 @@ def shard_arguments(engine: str = "auto", *,
     return {"num_shards": int(num), "shard_index": int(index)}
 
 
-def _input_context_shard(input_context):
+def _input_context_shard(input_context: Any) -> dict[str, int]:
     num: Any = getattr(input_context, "num_input_pipelines", None)
     index: Any = getattr(input_context, "input_pipeline_id", None)
     if not (_is_int(num) and _is_int(index) and 0 <= index < num):

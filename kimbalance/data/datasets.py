@@ -30,6 +30,7 @@ import gzip
 import os
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -344,7 +345,7 @@ def _read_random_access(source, split_name, dataset_name):
     num = len(source)
     if num == 0:
         raise ValueError(f"TFDS split {split_name!r} of {dataset_name} is empty.")
-    images: np.ndarray | None = None
+    images = None
     labels = np.empty(num, dtype=np.int64)
     for i in range(num):
         image, label = _image_label(source[i], dataset_name)
@@ -375,7 +376,8 @@ def _image_label(item, dataset_name):
     return image, int(np.asarray(item["label"]))
 
 
-def _read_tf_data(tfds, builder, split, dataset_name):
+def _read_tf_data(tfds: Any, builder: Any, split: str,
+                  dataset_name: str) -> tuple[np.ndarray, np.ndarray]:
     """Reads a TFRecord-prepared split through tf.data (imports TensorFlow)."""
     images: list[np.ndarray] = []
     labels: list[int] = []

@@ -105,7 +105,7 @@ class MultiLabelOverSampler(Sampler):
     def materializes_epoch(self) -> bool:
         return True
 
-    def _clones(self, epoch):
+    def _clones(self, epoch: int) -> tuple[np.ndarray, int]:
         rng = _random.generator(self.seed, epoch, _random.MULTILABEL, 0)
         matrix = self._matrix
         counts = self.counts.astype(np.float64)
