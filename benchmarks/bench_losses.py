@@ -551,10 +551,13 @@ def write_table(raw):
         "softmax (sigmoid for multi-hot) inside the step and pass probabilities "
         "with `from_logits=False`.",
         "",
-        "**The machine was shared with other jobs during these runs** (2 logical "
-        "CPUs; 1-minute load averages below, an idle machine reads ~0): the same "
-        "computation varies by up to ~30% between runs, so read ratios within "
-        "~0.2 of a target as ties.",
+        "**Noise.** 2 logical CPUs; the 1-minute load averages below include the "
+        "benchmark itself (its jax and tensorflow workers use both cores). Even "
+        "with nothing else running, two runs of this command ten minutes apart "
+        "(2026-12-02) differed by up to 2x on single rows (Keras CE on tensorflow "
+        "13.8 vs 8.9 ms; Keras focal on torch 45 vs 82 ms), so read every ratio "
+        "as +-30% and differences within ~0.3 of a target as ties; the misses "
+        "listed below are several times larger than that.",
         "",
         f"- Machine: {raw.get('machine', '?')}",
         f"- Versions: {_versions_line()}",
