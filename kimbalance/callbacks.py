@@ -303,7 +303,7 @@ class ClassReport(keras.callbacks.Callback):
         self.write_confusion_matrix = check_bool("write_confusion_matrix",
                                                  write_confusion_matrix)
         self.report: EvaluationReport | MultiLabelReport | None = None
-        self._csv_keys = None
+        self._csv_keys: list[str] | None = None
         self._writer: EventFileWriter | None = None
 
     @property
@@ -388,16 +388,17 @@ class ClassReport(keras.callbacks.Callback):
         return scores
 
     def _write_row(self, epoch, scores):
-        if self._csv_keys is None:
-            self._csv_keys = list(scores)
-            new_file = not (os.path.exists(self.csv_path)
-                            and os.path.getsize(self.csv_path) > 0)
+        path = self.csv_path
+        assert path is not None  # only called when a csv_path was given
+        keys = self._csv_keys
+        if keys is None:
+            keys = self._csv_keys = list(scores)
+            new_file = not (os.path.exists(path) and os.path.getsize(path) > 0)
             if new_file:
-                with open(self.csv_path, "w", newline="") as f:
-                    csv.writer(f).writerow(["epoch", *self._csv_keys])
-        with open(self.csv_path, "a", newline="") as f:
-            row = [epoch] + [repr(scores.get(k, float("nan")))
-                             for k in self._csv_keys]
+                with open(path, "w", newline="") as f:
+                    csv.writer(f).writerow(["epoch", *keys])
+        with open(path, "a", newline="") as f:
+            row = [epoch] + [repr(scores.get(k, float("nan"))) for k in keys]
             csv.writer(f).writerow(row)
 
 

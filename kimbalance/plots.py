@@ -540,6 +540,7 @@ def _bar_errors(errors, panels):
     if not isinstance(errors, dict):
         raise invalid("errors", "a dict shaped like `values` with (low, high) "
                       "ranges", errors)
+    mappings: list[Any]
     if panels[0][0] is None:
         mappings = [errors]
     else:
@@ -550,7 +551,7 @@ def _bar_errors(errors, panels):
             raise invalid("errors", f"ranges for panels of `values` ({titles}); "
                           f"unknown: {unknown}", errors)
         mappings = [lookup.get(title) for title in titles]
-    ranges = []
+    ranges: list[np.ndarray | None] = []
     for mapping, (_, labels, heights) in zip(mappings, panels, strict=True):
         if mapping is None:
             ranges.append(None)
@@ -596,7 +597,8 @@ def _class_ticks(ax, positions, names):
                   fontsize=8 if len(names) > 20 else None)
 
 
-def _vector(name, values, *, nonnegative=False, finite=True) -> np.ndarray:
+def _vector(name: str, values: ArrayLike, *, nonnegative: bool = False,
+            finite: bool = True) -> np.ndarray:
     if finite:
         return check_vector(name, values, nonnegative=nonnegative)
     # Histories may hold NaN or inf (a diverged loss): drawn as gaps.

@@ -156,6 +156,7 @@ def train_only(model: keras.Model, target: keras.layers.Layer) -> None:
     """Freezes every layer of `model` except `target` (and its ancestors)."""
     model.trainable = True
     path = path_to(model, target)
+    assert path is not None  # `target` was found in `model` by the caller
 
     def freeze(container, depth):
         for sub in sublayers(container):
