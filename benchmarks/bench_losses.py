@@ -629,11 +629,11 @@ def write_table(raw):
         "log-softmax backward); class ids take a log-softmax gather and "
         "`[..., probs]` rows use autodiff.",
         "",
-        "Where a target is missed, the reason (all measured on this CPU, where "
+        "Where an aim is missed, the reason (all measured on this CPU, where "
         "every elementwise pass over an (N, C) float32 array costs a few ms):",
         *[f"- {name}: {reason}" for name, reason in REASONS.items()],
         "",
-        f"Targets (issue #13): every kimbalance loss within {TARGET}x of Keras CE "
+        f"What we aimed for: every kimbalance loss within {TARGET}x of Keras CE "
         "on every backend, class-id paths within 1.0x, and no kimbalance loss "
         "slower than the peer that computes the same thing (Keras focal for "
         "FocalCrossentropy [one-hot]; on torch F.cross_entropy(weight=), "
