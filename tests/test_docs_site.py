@@ -136,8 +136,10 @@ def test_loss_api_page_in_a_browser(site, tmp_path):
     text = text.replace("&gt;", ">").replace("&lt;", "<").replace("&quot;", '"')
     text = text.replace("&amp;", "&").replace("&#39;", "'")
     flat = re.sub(r"\s+", "", text)
-    # The signature, with its defaults.
-    assert "FocalCrossentropy(gamma=2.0,alpha=None,from_logits=False," in flat
+    # The signature, with its type annotations and defaults.
+    signature = (r"FocalCrossentropy\(gamma:float=2\.0,alpha:[^=]*None=None,"
+                 r"from_logits:bool=False,")
+    assert re.search(signature, flat), flat[:400]
     # The formula.
     assert "-sum_calpha[c]*y[c]*(1-p[c])**gamma*logp[c]" in flat
     # The example, rendered as code with its output.
