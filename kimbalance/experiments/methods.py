@@ -423,9 +423,11 @@ def _tuned_threshold(test_scores, val_scores, split, info):
 
 def _vs(info):
     # gamma and tau are chosen on validation (VS_GRID); without a validation
-    # set the first candidate, the paper's CIFAR setting (0.2, 1.0), is used.
-    return kb_losses.VSLoss(info.counts.tolist(), gamma=info.params["gamma"],
-                            tau=info.params["tau"])
+    # set (or a grid candidate) the first candidate, the paper's CIFAR
+    # setting (0.2, 1.0), is used.
+    params = {name: values[0] for name, values in VS_GRID.items()} | info.params
+    return kb_losses.VSLoss(info.counts.tolist(), gamma=params["gamma"],
+                            tau=params["tau"])
 
 
 def _label_aware_smoothing(info):

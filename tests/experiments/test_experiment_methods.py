@@ -105,3 +105,16 @@ def test_select_methods_accepts_every_names_form():
         ex.select_methods({}, ["ce"])
     with pytest.raises(ValueError, match="argument `methods`"):
         ex.select_methods(ex.LONG_TAIL_METHODS, [])
+
+
+def test_vs_tunes_gamma_and_tau_on_validation_with_the_paper_setting_first():
+    method = ex.LONG_TAIL_METHODS["vs"]
+    candidates = method.candidates()
+    assert candidates[0] == {"gamma": 0.2, "tau": 1.0} and len(candidates) == 4
+    info = ex.TaskInfo(counts=np.array([50, 20, 5]), y_train=np.zeros(75, int),
+                       epochs=10, num_classes=3)
+    assert method.loss(info).get_config()["gamma"] == 0.2  # no candidate: paper's
+    info = ex.TaskInfo(counts=np.array([50, 20, 5]), y_train=np.zeros(75, int),
+                       epochs=10, num_classes=3, params={"gamma": 0.1, "tau": 0.5})
+    config = method.loss(info).get_config()
+    assert (config["gamma"], config["tau"]) == (0.1, 0.5)
