@@ -8,7 +8,7 @@ The serializable parts (losses, layers, metrics) are imported here so that
 `import kimbalance` is enough for `keras.saving.load_model` to find them.
 """
 
-__version__ = "0.5.0"
+__version__ = "0.5.1"
 
 from kimbalance import (  # noqa: E402
     callbacks,
